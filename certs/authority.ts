@@ -126,6 +126,8 @@ export class CertificateAuthority {
   readonly keyType: KeyType;
   readonly maxSvidTtlMs: number;
   #material: CaMaterial;
+  // The bundle is rebuilt only when the material changes or a retired root's window ends.
+  #bundle?: { value: TrustBundle; validFrom: number; validUntil: number };
   // Derived from the signing CA once, so that issuing an SVID touches nothing else.
   #signer!: {
     key: KeyObject;
@@ -144,6 +146,7 @@ export class CertificateAuthority {
 
   #useMaterial(material: CaMaterial): void {
     this.#material = material;
+    this.#bundle = undefined;
     const signing = material.intermediate ?? material.root;
     const facts = readCertificate(signing.cert);
     const keyId = subjectKeyIdOf(facts.extensions) ?? keyIdentifier(facts.subjectPublicKeyInfo);
@@ -180,10 +183,19 @@ export class CertificateAuthority {
 
   /** The current root and every retired root still inside its retention window. */
   trustBundle(now: Date = new Date()): TrustBundle {
-    const retained = this.#material.retiredRoots
-      .filter((r) => r.retainUntil > now)
-      .map((r) => r.cert);
-    return new TrustBundle([this.#material.root.cert, ...retained]);
+    const t = now.getTime();
+    const cached = this.#bundle;
+    if (cached && t >= cached.validFrom && t < cached.validUntil) return cached.value;
+    const ends = this.#material.retiredRoots.map((r) => r.retainUntil.getTime());
+    const retained = this.#material.retiredRoots.filter((r) => r.retainUntil.getTime() > t);
+    const value = new TrustBundle([this.#material.root.cert, ...retained.map((r) => r.cert)]);
+    // The same roots are trusted from the last window that ended up to the next one that ends.
+    this.#bundle = {
+      value,
+      validFrom: Math.max(-Infinity, ...ends.filter((e) => e <= t)),
+      validUntil: Math.min(Infinity, ...ends.filter((e) => e > t)),
+    };
+    return value;
   }
 
   /** Signs `csr` if it asks for exactly `allowedIdentity` (the caller's authorization decision). */

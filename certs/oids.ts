@@ -9,6 +9,10 @@ export const Oid = {
   sha384WithRsa: "1.2.840.113549.1.1.12",
   sha512WithRsa: "1.2.840.113549.1.1.13",
   ed25519: "1.3.101.112",
+  // public keys and curves
+  ecPublicKey: "1.2.840.10045.2.1",
+  p256: "1.2.840.10045.3.1.7",
+  p384: "1.3.132.0.34",
   // extensions
   subjectKeyIdentifier: "2.5.29.14",
   keyUsage: "2.5.29.15",

@@ -111,12 +111,10 @@ const issue: Command = {
   },
   required: ["dir", "spiffe-id", "out"],
   async run(inv) {
+    const ttlMs = durationFlag(inv, "ttl", DEFAULT_SVID_TTL_MS, "trellis ca issue");
+    const keyType = checkKeyType((inv.values["key-type"] as string | undefined) ?? "ec-p256");
     const ca = await loadCaDir(str(inv, "dir"));
-    const svid = await ca.issue({
-      spiffeId: str(inv, "spiffe-id"),
-      ttlMs: durationFlag(inv, "ttl", DEFAULT_SVID_TTL_MS, "trellis ca issue"),
-      keyType: checkKeyType((inv.values["key-type"] as string | undefined) ?? "ec-p256"),
-    });
+    const svid = await ca.issue({ spiffeId: str(inv, "spiffe-id"), ttlMs, keyType });
     reportSvid(inv, svid, await writeSvid(str(inv, "out"), svid, svid.privateKeyPem));
     return 0;
   },
@@ -138,12 +136,10 @@ const signCsr: Command = {
   },
   required: ["dir", "csr", "allow", "out"],
   async run(inv) {
-    const ca = await loadCaDir(str(inv, "dir"));
+    const ttlMs = durationFlag(inv, "ttl", DEFAULT_SVID_TTL_MS, "trellis ca sign-csr");
     const csr = await readFile(str(inv, "csr"));
-    const svid = await ca.signCsr(csr, {
-      allowedIdentity: str(inv, "allow"),
-      ttlMs: durationFlag(inv, "ttl", DEFAULT_SVID_TTL_MS, "trellis ca sign-csr"),
-    });
+    const ca = await loadCaDir(str(inv, "dir"));
+    const svid = await ca.signCsr(csr, { allowedIdentity: str(inv, "allow"), ttlMs });
     reportSvid(inv, svid, await writeSvid(str(inv, "out"), svid));
     return 0;
   },

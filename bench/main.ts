@@ -1,0 +1,21 @@
+// `npm run bench -- NAME [options]`: runs one benchmark by name.
+
+import { benchCa } from "./ca.js";
+
+const BENCHMARKS: Record<
+  string,
+  { summary: string; run: (argv: readonly string[]) => Promise<number> }
+> = {
+  ca: { summary: "SVIDs signed from CSRs per second vs raw ECDSA P-256 signatures", run: benchCa },
+};
+
+const [name, ...rest] = process.argv.slice(2);
+const bench = name ? BENCHMARKS[name] : undefined;
+if (!bench) {
+  console.error(
+    `${name ? `unknown benchmark '${name}'` : "name a benchmark"}: npm run bench -- NAME\n`,
+  );
+  for (const [n, b] of Object.entries(BENCHMARKS)) console.error(`  ${n.padEnd(12)}${b.summary}`);
+  process.exit(2);
+}
+process.exitCode = await bench.run(rest);
