@@ -1,14 +1,16 @@
 // The `trellis` command: every subcommand hangs off this tree.
 
 import { CertError } from "../certs/index.js";
+import { CniError } from "../cni-redirect/index.js";
 import { caCommand } from "./ca.js";
 import { type Command, dispatch, UsageError } from "./command.js";
 import { demoCommand } from "./demo.js";
+import { redirectCommand } from "./redirect.js";
 
 export const trellis: Command = {
   name: "trellis",
   summary: "a service mesh, and the Kubernetes network under it, on one Linux machine",
-  subcommands: [demoCommand, caCommand],
+  subcommands: [demoCommand, caCommand, redirectCommand],
 };
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -22,6 +24,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (err instanceof UsageError) {
       io.err(`${err.commandPath}: ${err.message}\nRun '${err.commandPath} --help' for usage.`);
       return 2;
+    }
+    if (err instanceof CniError) {
+      io.err(
+        `trellis: CNI error ${err.code}: ${err.message}${err.details ? `\n${err.details}` : ""}`,
+      );
+      return 1;
     }
     if (err instanceof CertError) {
       io.err(`trellis: ${err.code}: ${err.message}`);

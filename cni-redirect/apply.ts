@@ -118,9 +118,9 @@ export function applyRedirect(netns: string, mode: RedirectMode, config: Redirec
   }
 }
 
-/** Removes exactly what applyRedirect wrote. Nothing there (or no netns) is success. */
+/** Removes exactly what applyRedirect wrote ("" = this netns). Nothing there, or a netns that is gone, is success. */
 export function removeRedirect(netns: string, mode: RedirectMode): void {
-  if (!netns || !existsSync(netns)) return;
+  if (netns && !existsSync(netns)) return;
   if (mode === "nftables") {
     const r = runIn(netns, "nft", ["-f", "-"], nftDeleteScript());
     if (r.status !== 0 && !/No such file or directory/.test(r.stderr))

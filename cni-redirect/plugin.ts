@@ -95,7 +95,8 @@ async function handle(env: NodeJS.ProcessEnv, stdin: string, dp: Datapath): Prom
     }
     case "DEL":
       // Always: the annotations may not come with DEL, and removing nothing is success.
-      dp.remove(req.netns, mode);
+      // No CNI_NETNS means the namespace is already gone, and the rules with it.
+      if (req.netns) dp.remove(req.netns, mode);
       return "";
     case "CHECK": {
       needPrevResult(req);

@@ -214,6 +214,16 @@ describe("trellis-cni in network namespaces", () => {
     assert.equal(await sb.must(inPod(p, "nft list tables")), "");
   });
 
+  it("a pod with a bad annotation fails ADD with code 7 and is left with no rules", async () => {
+    const p = await createPod("bad", {
+      ...MESHED,
+      [Annotation.excludeInboundPorts]: "8080,not-a-port",
+    });
+    assert.equal(p.added.status, 1);
+    assert.equal(p.added.json.code, 7);
+    assert.equal(await sb.must(inPod(p, "nft list tables")), "");
+  });
+
   it("iptables mode: redirects, CHECKs, and DEL leaves nothing", async () => {
     const p = await createPod("ipt", MESHED, { redirectMode: "iptables" });
     assert.equal(p.added.status, 0, JSON.stringify(p.added.json));
@@ -240,6 +250,30 @@ describe("trellis-cni in network namespaces", () => {
       assert.doesNotMatch(await sb.must(inPod(p, `${save} -t nat`)), /TRELLIS/);
     }
     assert.equal((await cni(PLUGIN, "DEL", p.conf, podEnv(p))).status, 0);
+  });
+
+  it("trellis redirect init (init-container mode) writes the same rules; remove takes them away", async () => {
+    // A pod netns with a default route (a bare veth): the init container shares it.
+    await sb.must(
+      "ip netns add initpod && ip -n initpod link set lo up && ip link add initv type veth peer name eth0 netns initpod && ip -n initpod addr add 10.250.0.2/24 dev eth0 && ip -n initpod link set eth0 up && ip -n initpod route add default dev eth0",
+    );
+    const p = { name: "initpod", netns: "/run/netns/initpod", ip: "", prevResult: {}, conf: {} };
+    const trellis = `${process.execPath} ${join(repoRoot, "bin", "trellis.js")}`;
+    const out = await sb.must(inPod(p, `${trellis} redirect init --exclude-outbound-ports 7070`));
+    assert.match(out, /redirect rules written \(nftables\)/);
+    const listed = await sb.must(inPod(p, "nft list table inet trellis"));
+    const dry = await sb.must(
+      inPod(p, `${trellis} redirect init --exclude-outbound-ports 7070 --dry-run`),
+    );
+    assert.equal(listed, dry.slice(dry.indexOf("table inet trellis {")).trimEnd() + "\n");
+    await sb.background("initpod-sidecar", inPod(p, `${PROBE} serve`));
+    assert.deepEqual((await connect(p, CLUSTER_IP, 443)).original, {
+      address: CLUSTER_IP,
+      port: 443,
+      family: 4,
+    });
+    await sb.must(inPod(p, `${trellis} redirect remove`));
+    assert.equal(await sb.must(inPod(p, "nft list tables")), "");
   });
 
   it("every golden rule set is what nft and iptables-save list back (so CHECK can compare)", async () => {
