@@ -1,12 +1,17 @@
 // `npm run bench -- NAME [options]`: runs one benchmark by name.
 
 import { benchCa } from "./ca.js";
+import { benchCni } from "./cni.js";
 
 const BENCHMARKS: Record<
   string,
   { summary: string; run: (argv: readonly string[]) => Promise<number> }
 > = {
   ca: { summary: "SVIDs signed from CSRs per second vs raw ECDSA P-256 signatures", run: benchCa },
+  cni: {
+    summary: "trellis-cni ADD/DEL time vs the Go reference firewall plugin and Node's start-up",
+    run: benchCni,
+  },
 };
 
 const [name, ...rest] = process.argv.slice(2);
