@@ -3,14 +3,12 @@
 // after bridge, writes iptables rules) and beside Node's own start-up, which every
 // trellis-cni call pays before its first line runs.
 
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Annotation } from "../cni-redirect/index.js";
+import { bridgeConf, CNI_BIN } from "../test/helpers/cni.js";
 import { repoRoot, Sandbox } from "../test/helpers/sandbox.js";
 
-const CNI_BIN =
-  ["/usr/lib/cni", "/opt/cni/bin"].find((d) => existsSync(join(d, "bridge"))) ?? "/usr/lib/cni";
 const PLUGIN = join(repoRoot, "cni-redirect", "bin", "trellis-cni");
 
 const quantile = (xs: number[], q: number) =>
@@ -28,20 +26,8 @@ export async function benchCni(argv: readonly string[]): Promise<number> {
       "CNI_CONTAINERID=bench CNI_NETNS=/run/netns/pod CNI_IFNAME=eth0 CNI_ARGS='IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=bench' CNI_PATH=" +
       CNI_BIN;
     await sb.must("ip netns add pod && ip -n pod link set lo up");
-    const bridgeConf = {
-      cniVersion: "1.0.0",
-      name: "lab",
-      type: "bridge",
-      bridge: "cni0",
-      isGateway: true,
-      ipam: {
-        type: "host-local",
-        ranges: [[{ subnet: "10.244.1.0/24" }]],
-        dataDir: "/run/cni/ipam",
-      },
-    };
     const prevResult = JSON.parse(
-      await sb.must(`env CNI_COMMAND=ADD ${env} ${CNI_BIN}/bridge`, JSON.stringify(bridgeConf)),
+      await sb.must(`env CNI_COMMAND=ADD ${env} ${CNI_BIN}/bridge`, JSON.stringify(bridgeConf())),
     );
     const trellis = (mode: string) =>
       JSON.stringify({

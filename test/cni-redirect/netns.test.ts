@@ -1,16 +1,15 @@
 // trellis-cni on real network namespaces, chained after the reference CNI plugins
 // (bridge + host-local), inside a throw-away user+net+mount+pid namespace sandbox.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Annotation } from "../../cni-redirect/redirect-config.js";
+import { bridgeConf, CNI_BIN } from "../helpers/cni.js";
 import { repoRoot, Sandbox } from "../helpers/sandbox.js";
 
 const PLUGIN = join(repoRoot, "cni-redirect", "bin", "trellis-cni");
 const PROBE = `${process.execPath} ${join(repoRoot, "dist", "test", "helpers", "netprobe.js")}`;
-const CNI_BIN =
-  ["/usr/lib/cni", "/opt/cni/bin"].find((d) => existsSync(join(d, "bridge"))) ?? "/usr/lib/cni";
 const GATEWAY = "10.244.1.1";
 const CLUSTER_IP = "10.96.0.10";
 
@@ -71,17 +70,7 @@ async function createPod(
   const netns = `/run/netns/${name}`;
   // What the runtime does first with the reference loopback plugin.
   await sb.must(`ip netns add ${name} && ip -n ${name} link set lo up`);
-  const bridgeConf = {
-    cniVersion: "1.0.0",
-    name: "lab",
-    type: "bridge",
-    bridge: "cni0",
-    isGateway: true,
-    isDefaultGateway: true,
-    ipMasq: false,
-    ipam: { type: "host-local", ranges: [[{ subnet: "10.244.1.0/24" }]], dataDir: "/run/cni/ipam" },
-  };
-  const bridge = await cni(join(CNI_BIN, "bridge"), "ADD", bridgeConf, podEnv({ name, netns }));
+  const bridge = await cni(join(CNI_BIN, "bridge"), "ADD", bridgeConf(), podEnv({ name, netns }));
   assert.equal(bridge.status, 0, `bridge ADD: ${JSON.stringify(bridge.json)} ${bridge.stderr}`);
   const ip = ((bridge.json.ips as { address: string }[])[0]?.address ?? "").split("/")[0] ?? "";
   const conf = trellisConf(bridge.json, annotations, extra);
