@@ -1,8 +1,9 @@
 // The `trellis` command: every subcommand hangs off this tree.
 
 import { CertError } from "../certs/index.js";
-import { CniError } from "../cni-redirect/index.js";
+import { CniError, InstallError } from "../cni-redirect/index.js";
 import { caCommand } from "./ca.js";
+import { cniCommand } from "./cni.js";
 import { type Command, dispatch, UsageError } from "./command.js";
 import { demoCommand } from "./demo.js";
 import { redirectCommand } from "./redirect.js";
@@ -10,7 +11,7 @@ import { redirectCommand } from "./redirect.js";
 export const trellis: Command = {
   name: "trellis",
   summary: "a service mesh, and the Kubernetes network under it, on one Linux machine",
-  subcommands: [demoCommand, caCommand, redirectCommand],
+  subcommands: [demoCommand, caCommand, redirectCommand, cniCommand],
 };
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -29,6 +30,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       io.err(
         `trellis: CNI error ${err.code}: ${err.message}${err.details ? `\n${err.details}` : ""}`,
       );
+      return 1;
+    }
+    if (err instanceof InstallError) {
+      io.err(`trellis: ${err.code}: ${err.message}`);
       return 1;
     }
     if (err instanceof CertError) {

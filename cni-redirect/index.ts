@@ -2,6 +2,8 @@
 // sidecar, the same rules for an init container, and the installer for real nodes.
 
 export { applyRedirect, checkRedirect, type RedirectMode, removeRedirect } from "./apply.js";
+export { defaultEntry, InstallError, TRELLIS_CNI_TYPE } from "./install.js";
+export { installCni, uninstallCni } from "./installer.js";
 export { POD_ANNOTATIONS_CAPABILITY, runPlugin } from "./plugin.js";
 export { CniCode, CniError, SUPPORTED_VERSIONS } from "./protocol.js";
 export { Annotation, decideRedirect, type RedirectConfig, SIDECAR } from "./redirect-config.js";
