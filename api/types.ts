@@ -15,6 +15,8 @@ export interface ObjectMeta {
   uid?: string;
   generation?: number;
   creationTimestamp?: string;
+  /** Set when the object is being deleted (a terminating Pod: its endpoints stop being ready). */
+  deletionTimestamp?: string;
   ownerReferences?: OwnerReference[];
 }
 

@@ -254,7 +254,7 @@ describe("trellis-cni in network namespaces", () => {
     const dry = await sb.must(
       inPod(p, `${trellis} redirect init --exclude-outbound-ports 7070 --dry-run`),
     );
-    assert.equal(listed, dry.slice(dry.indexOf("table inet trellis {")).trimEnd() + "\n");
+    assert.equal(listed, `${dry.slice(dry.indexOf("table inet trellis {")).trimEnd()}\n`);
     await sb.background("initpod-sidecar", inPod(p, `${PROBE} serve`));
     assert.deepEqual((await connect(p, CLUSTER_IP, 443)).original, {
       address: CLUSTER_IP,

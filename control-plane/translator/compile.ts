@@ -1,0 +1,172 @@
+// compileMesh: everything the proxies share, computed once per model change — per Service
+// port its clusters (sidecar and proxyless variants), assignment, route configuration,
+// outbound chain and proxyless listener — plus the virtualOutbound listener, the ROOTCA
+// secret and a digest of all of it. Per-proxy work (snapshot.ts) then only adds the
+// proxy's own inbound side and picks maps, so that one object stands for one resource
+// across every proxy that gets it: the xDS cache memoizes encoding by object identity.
+
+import { createHash } from "node:crypto";
+import type { Service } from "../../api/types.js";
+import type { XdsMessage } from "../../api/xds-proto.js";
+import type { ResourceMap } from "../xds/types.js";
+import { authorizationWarnings } from "./authz.js";
+import { outboundCluster, SIDECAR_SPECIAL_CLUSTERS } from "./clusters.js";
+import { loadAssignment, serviceIdentities, servingAddresses } from "./endpoints.js";
+import {
+  type OutboundChain,
+  outboundListener,
+  rdsConnectionManager,
+} from "./listeners-outbound.js";
+import {
+  indexModel,
+  type MeshIndex,
+  type MeshModel,
+  namespaceOf,
+  objectKey,
+  resourceRef,
+  type TranslateOptions,
+  type TranslateWarning,
+} from "./model.js";
+import {
+  outboundClusterName,
+  outboundSni,
+  PASSTHROUGH_CLUSTER,
+  ROOT_CA_SECRET,
+  routeConfigName,
+  serviceHost,
+} from "./names.js";
+import { isHttpLike, type PortProtocol, servicePortProtocol } from "./protocol.js";
+import { apiListener } from "./proxyless.js";
+import { compileRoutes, type RoutePort } from "./route-attach.js";
+import { rootCaSecret, upstreamTlsContext } from "./tls.js";
+
+/** The resources every proxy of a kind shares. */
+export interface SharedResources {
+  /** Outbound clusters with auto mTLS, then Passthrough, BlackHole, InboundPassthrough. */
+  readonly sidecarClusters: ResourceMap;
+  readonly proxylessClusters: ResourceMap;
+  readonly loadAssignments: ResourceMap;
+  /** Route configurations as proxies outside any consumer namespace see them. */
+  readonly routes: ResourceMap;
+  /** Complete route maps for namespaces with consumer routes (GAMMA) of their own. */
+  readonly routesByNamespace: ReadonlyMap<string, ResourceMap>;
+  readonly outboundListener: XdsMessage;
+  readonly proxylessListeners: ResourceMap;
+  readonly secrets: ResourceMap;
+}
+
+export interface CompiledMesh {
+  readonly options: TranslateOptions;
+  readonly index: MeshIndex;
+  readonly shared: SharedResources;
+  /** A content hash of `shared`: part of every snapshot's version. */
+  readonly digest: string;
+  readonly warnings: readonly TranslateWarning[];
+  /** Per-workload results, filled by snapshotFor (memoization; never observable). */
+  readonly memo: Map<string, unknown>;
+}
+
+function clusterIPs(svc: Service): string[] {
+  const ips = svc.spec.clusterIPs?.length ? svc.spec.clusterIPs : [svc.spec.clusterIP ?? ""];
+  return ips.filter((ip) => ip !== "" && ip !== "None");
+}
+
+export function compileMesh(model: MeshModel, options: TranslateOptions): CompiledMesh {
+  const index = indexModel(model);
+  const warnings: TranslateWarning[] = [];
+  const warn = (w: TranslateWarning) => warnings.push(w);
+  const sidecarClusters = new Map<string, XdsMessage>();
+  const proxylessClusters = new Map<string, XdsMessage>();
+  const loadAssignments = new Map<string, XdsMessage>();
+  const proxylessListeners = new Map<string, XdsMessage>();
+  const routePorts = new Map<string, RoutePort>();
+  const chains: OutboundChain[] = [];
+
+  for (const svc of index.services) {
+    if (svc.spec.type === "ExternalName") continue;
+    const ns = namespaceOf(svc);
+    const host = serviceHost(svc.metadata.name, ns, options.clusterDomain);
+    const slices = index.slicesByService.get(objectKey(svc)) ?? [];
+    const identities = serviceIdentities(slices, index.podByKey, options.trustDomain);
+    const ips = clusterIPs(svc);
+    const headless = svc.spec.clusterIP === "None";
+    const resource = resourceRef(svc);
+    for (const port of svc.spec.ports ?? []) {
+      const protocol: PortProtocol | undefined = servicePortProtocol(port);
+      if (protocol === undefined) continue;
+      const http = isHttpLike(protocol);
+      const name = outboundClusterName(port.port, host);
+      const tls = upstreamTlsContext({
+        sni: outboundSni(port.port, host),
+        peerIdentities: identities,
+        http,
+      });
+      sidecarClusters.set(name, outboundCluster(name, protocol, tls));
+      proxylessClusters.set(name, outboundCluster(name, protocol, undefined));
+      loadAssignments.set(name, loadAssignment(name, port, slices, index.podByKey));
+      let hcm: XdsMessage | undefined;
+      if (http) {
+        const rc = routeConfigName(host, port.port);
+        hcm = rdsConnectionManager(name, rc);
+        routePorts.set(rc, { cluster: name, namespace: ns });
+        proxylessListeners.set(rc, apiListener(rc, hcm));
+      }
+      if (!headless && ips.length > 0) {
+        chains.push(
+          hcm
+            ? { name, resource, addresses: ips, port: port.port, connectionManager: hcm }
+            : { name, resource, addresses: ips, port: port.port, tcpCluster: name },
+        );
+      } else if (headless && options.outboundTrafficPolicy === "REGISTRY_ONLY") {
+        for (const { address, port: target } of servingAddresses(port, slices)) {
+          chains.push({
+            name: `${name}|${address}`,
+            resource,
+            addresses: [address],
+            port: target,
+            tcpCluster: PASSTHROUGH_CLUSTER,
+          });
+        }
+      }
+    }
+  }
+  for (const c of SIDECAR_SPECIAL_CLUSTERS) sidecarClusters.set(c.name as string, c);
+
+  const { routes, routesByNamespace } = compileRoutes(index, options, routePorts, warn);
+  warnings.push(...authorizationWarnings(model.authorizationPolicies));
+  const shared: SharedResources = {
+    sidecarClusters,
+    proxylessClusters,
+    loadAssignments,
+    routes,
+    routesByNamespace,
+    outboundListener: outboundListener(chains, options, warn),
+    proxylessListeners,
+    secrets: new Map([[ROOT_CA_SECRET, rootCaSecret(options.trustBundlePem)]]),
+  };
+  return { options, index, shared, digest: digestShared(shared), warnings, memo: new Map() };
+}
+
+/**
+ * The proxyless clusters and listeners are left out: they are functions of what is hashed
+ * (the same Service ports, routes and endpoints), so they cannot change on their own.
+ */
+function digestShared(shared: SharedResources): string {
+  const hash = createHash("sha256");
+  const maps: [string, ResourceMap][] = [
+    ["cds", shared.sidecarClusters],
+    ["eds", shared.loadAssignments],
+    ["rds", shared.routes],
+    ["sds", shared.secrets],
+  ];
+  // Namespace route maps are the shared map with some entries replaced: hash the replacements.
+  for (const [ns, map] of shared.routesByNamespace) {
+    maps.push([`rds.${ns}`, new Map([...map].filter(([n, m]) => shared.routes.get(n) !== m))]);
+  }
+  for (const [label, map] of maps) {
+    hash.update(`\u0000${label}`);
+    for (const [name, msg] of map) hash.update(`\u0001${name}\u0002${JSON.stringify(msg)}`);
+  }
+  hash.update(`\u0000lds${JSON.stringify(shared.outboundListener)}`);
+  return hash.digest("hex");
+}
