@@ -1,17 +1,28 @@
 // The `trellis` command: every subcommand hangs off this tree.
 
+import { FileSourceError } from "../api/file-source.js";
 import { CertError } from "../certs/index.js";
 import { CniError, InstallError } from "../cni-redirect/index.js";
+import { TokenKeyError } from "../control-plane/ca/index.js";
+import { XdsError } from "../control-plane/xds/errors.js";
 import { caCommand } from "./ca.js";
 import { cniCommand } from "./cni.js";
 import { type Command, dispatch, UsageError } from "./command.js";
+import { controlPlaneCommand, tokenCommand } from "./control-plane.js";
 import { demoCommand } from "./demo.js";
 import { redirectCommand } from "./redirect.js";
 
 export const trellis: Command = {
   name: "trellis",
   summary: "a service mesh, and the Kubernetes network under it, on one Linux machine",
-  subcommands: [demoCommand, caCommand, redirectCommand, cniCommand],
+  subcommands: [
+    demoCommand,
+    controlPlaneCommand,
+    tokenCommand,
+    caCommand,
+    redirectCommand,
+    cniCommand,
+  ],
 };
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -36,7 +47,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       io.err(`trellis: ${err.code}: ${err.message}`);
       return 1;
     }
-    if (err instanceof CertError) {
+    if (
+      err instanceof CertError ||
+      err instanceof TokenKeyError ||
+      err instanceof FileSourceError ||
+      err instanceof XdsError
+    ) {
       io.err(`trellis: ${err.code}: ${err.message}`);
       return 1;
     }

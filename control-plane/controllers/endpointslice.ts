@@ -5,15 +5,10 @@
 
 import { isDeepStrictEqual } from "node:util";
 import { matchesLabelMap } from "../../api/labels.js";
-import { type Store, StoreError, type WatchEvent } from "../../api/store.js";
-import {
-  type EndpointSlice,
-  type Kind,
-  type Pod,
-  SERVICE_NAME_LABEL,
-  type Service,
-} from "../../api/types.js";
+import { type Store, StoreError } from "../../api/store.js";
+import { type EndpointSlice, type Pod, SERVICE_NAME_LABEL, type Service } from "../../api/types.js";
 import { computeEndpointSlices, isManagedSlice } from "./endpointslice-compute.js";
+import { type Informer, informer, RETRY_DELAY_MS } from "./informer.js";
 
 export {
   CONTROLLER_NAME,
@@ -31,9 +26,6 @@ export interface EndpointSliceControllerOptions {
   /** Quiet time that batches changes to one Service. Default 20 ms. */
   readonly debounceMs?: number;
 }
-
-/** Delay before retrying a Service whose sync failed, and before re-listing after a failed watch. */
-const RETRY_DELAY_MS = 500;
 
 type ByName<T> = Map<string, T>;
 
@@ -172,46 +164,6 @@ export async function runEndpointSliceController(
   for (const timer of timers.values()) clearTimeout(timer);
   timers.clear();
   await worker;
-}
-
-interface Informer {
-  /** Lists into the cache; returns the list's resourceVersion. */
-  list(): Promise<string>;
-  /** Watches from `version`, re-listing (then calling `resynced`) when the watch is GONE or fails. */
-  follow(version: string, resynced: () => void, onError: (e: Error) => void): Promise<void>;
-}
-
-function informer(
-  store: Store,
-  kind: Kind,
-  signal: AbortSignal,
-  on: { reset: (items: unknown[]) => void; event: (ev: WatchEvent) => void },
-): Informer {
-  const list = async () => {
-    const result = await store.list(kind);
-    on.reset(result.items);
-    return result.resourceVersion;
-  };
-  return {
-    list,
-    async follow(version, resynced, onError) {
-      let from = version;
-      while (!signal.aborted) {
-        try {
-          for await (const ev of store.watch(kind, { resourceVersion: from, signal })) on.event(ev);
-          return; // ended without an error: aborted, or the store closed
-        } catch (err) {
-          if (!(err instanceof StoreError && err.code === "GONE")) {
-            onError(err as Error);
-            await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
-          }
-        }
-        if (signal.aborted) return;
-        from = await list().catch(() => from);
-        resynced();
-      }
-    },
-  };
 }
 
 function replaceAll<T extends Service | Pod>(cache: Map<string, ByName<T>>, items: T[]): void {

@@ -27,6 +27,15 @@ function protocolOptions(protocol: PortProtocol): XdsMessage {
 }
 
 /**
+ * The balancing policies a Service may ask for with the trellis.dev/lb-policy annotation
+ * (Istio's DestinationRule loadBalancer.simple). gRPC's xDS clients implement only
+ * ROUND_ROBIN (and ring hash): a proxyless client NACKs the others, and keeps its last config.
+ */
+export const LB_POLICIES = ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"] as const;
+export type LbPolicy = (typeof LB_POLICIES)[number];
+export const LB_POLICY_ANNOTATION = "trellis.dev/lb-policy";
+
+/**
  * The EDS cluster of a Service port. `tls` (an UpstreamTlsContext) makes it the sidecar
  * variant: TLS to endpoints with tlsMode=istio metadata, plaintext to the others. Without
  * it the cluster is plaintext, as proxyless gRPC clients (and grpc-js' validation, which
@@ -36,13 +45,14 @@ export function outboundCluster(
   name: string,
   protocol: PortProtocol,
   tls: XdsMessage | undefined,
+  lbPolicy: LbPolicy = "ROUND_ROBIN",
 ): XdsMessage {
   return {
     name,
     type: Enum.EDS,
     eds_cluster_config: { eds_config: ADS_CONFIG_SOURCE, service_name: name },
     connect_timeout: CONNECT_TIMEOUT,
-    lb_policy: Enum.ROUND_ROBIN,
+    lb_policy: Enum[lbPolicy],
     ...protocolOptions(protocol),
     ...(tls ? { transport_socket_matches: autoMtlsSocketMatches(tls) } : {}),
   };

@@ -10,7 +10,13 @@ import type { Service } from "../../api/types.js";
 import type { XdsMessage } from "../../api/xds-proto.js";
 import type { ResourceMap } from "../xds/types.js";
 import { authorizationWarnings } from "./authz.js";
-import { outboundCluster, SIDECAR_SPECIAL_CLUSTERS } from "./clusters.js";
+import {
+  LB_POLICIES,
+  LB_POLICY_ANNOTATION,
+  type LbPolicy,
+  outboundCluster,
+  SIDECAR_SPECIAL_CLUSTERS,
+} from "./clusters.js";
 import { loadAssignment, serviceIdentities, servingAddresses } from "./endpoints.js";
 import {
   type OutboundChain,
@@ -71,6 +77,19 @@ function clusterIPs(svc: Service): string[] {
   return ips.filter((ip) => ip !== "" && ip !== "None");
 }
 
+/** The Service's trellis.dev/lb-policy, ROUND_ROBIN when absent or not one we know. */
+function lbPolicyOf(svc: Service, warn: (w: TranslateWarning) => void): LbPolicy {
+  const value = svc.metadata.annotations?.[LB_POLICY_ANNOTATION];
+  if (value === undefined) return "ROUND_ROBIN";
+  if ((LB_POLICIES as readonly string[]).includes(value)) return value as LbPolicy;
+  warn({
+    code: "UNSUPPORTED_ANNOTATION",
+    resource: resourceRef(svc),
+    message: `${LB_POLICY_ANNOTATION}: ${JSON.stringify(value)} is not one of ${LB_POLICIES.join(", ")}; using ROUND_ROBIN`,
+  });
+  return "ROUND_ROBIN";
+}
+
 export function compileMesh(model: MeshModel, options: TranslateOptions): CompiledMesh {
   const index = indexModel(model);
   const warnings: TranslateWarning[] = [];
@@ -91,6 +110,7 @@ export function compileMesh(model: MeshModel, options: TranslateOptions): Compil
     const ips = clusterIPs(svc);
     const headless = svc.spec.clusterIP === "None";
     const resource = resourceRef(svc);
+    const lbPolicy = lbPolicyOf(svc, warn);
     for (const port of svc.spec.ports ?? []) {
       const protocol: PortProtocol | undefined = servicePortProtocol(port);
       if (protocol === undefined) continue;
@@ -101,8 +121,8 @@ export function compileMesh(model: MeshModel, options: TranslateOptions): Compil
         peerIdentities: identities,
         http,
       });
-      sidecarClusters.set(name, outboundCluster(name, protocol, tls));
-      proxylessClusters.set(name, outboundCluster(name, protocol, undefined));
+      sidecarClusters.set(name, outboundCluster(name, protocol, tls, lbPolicy));
+      proxylessClusters.set(name, outboundCluster(name, protocol, undefined, lbPolicy));
       loadAssignments.set(name, loadAssignment(name, port, slices, index.podByKey));
       let hcm: XdsMessage | undefined;
       if (http) {

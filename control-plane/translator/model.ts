@@ -48,7 +48,8 @@ export type TranslateWarningCode =
   | "ROUTE_PORT_NOT_HTTP"
   | "BACKEND_NOT_FOUND"
   | "AUTHZ_UNSUPPORTED_CONDITION"
-  | "DUPLICATE_LISTENER_MATCH";
+  | "DUPLICATE_LISTENER_MATCH"
+  | "UNSUPPORTED_ANNOTATION";
 
 /** A problem in the model the translator worked around; it never stops translation. */
 export interface TranslateWarning {

@@ -15,6 +15,8 @@ export const Enum = {
   ORIGINAL_DST: 4,
   /** envoy.config.cluster.v3.Cluster.LbPolicy */
   ROUND_ROBIN: 0,
+  LEAST_REQUEST: 1,
+  RANDOM: 3,
   CLUSTER_PROVIDED: 6,
   /** envoy.config.core.v3.ApiVersion */
   V3: 2,

@@ -1,6 +1,9 @@
 // startXdsServer: the control plane's gRPC endpoint. One @grpc/grpc-js Server per port
-// (plaintext for proxyless gRPC clients and the lab, mutual TLS for sidecars), both
-// serving ADS and any extra services (the CA), sharing one stream registry.
+// (plaintext for proxyless gRPC clients and the lab, TLS for sidecars), both serving ADS
+// and any extra services (the CA), sharing one stream registry. The TLS port asks every
+// client for a certificate but lets the handshake through without one, as istiod's :15012
+// does: a sidecar fetches its first SVID from the CA service with only a token. ADS on that
+// port is served only to callers whose certificate chains to the trust bundle.
 
 import * as grpc from "@grpc/grpc-js";
 import { adsServiceDefinition } from "../../api/xds-proto.js";
@@ -15,7 +18,11 @@ export interface XdsServerOptions {
   callbacks?: Callbacks;
   log?: XdsLogger;
   plaintext?: { host: string; port: number };
-  /** Mutual TLS: a client must present a certificate that chains to trustBundlePem. */
+  /**
+   * TLS. ADS requires a client certificate that chains to trustBundlePem; the extra
+   * services accept callers without one (they authenticate by other means, e.g. a token).
+   * The server's certificate is replaceable while running: see XdsServer.rotateTls.
+   */
   tls?: {
     host: string;
     port: number;
@@ -33,6 +40,8 @@ export interface XdsServer {
   readonly plaintextPort?: number;
   readonly tlsPort?: number;
   connections(): ConnectionInfo[];
+  /** New server certificate and/or trust bundle for the TLS port; new handshakes use them. */
+  rotateTls(update: { certChainPem?: string; keyPem?: string; trustBundlePem?: string }): void;
   /** Ends every stream, then shuts down gracefully for at most CLOSE_GRACE_MS, then forcibly. */
   close(): Promise<void>;
 }
@@ -63,11 +72,16 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     ...(opts.log && { log: opts.log }),
   });
   const servers: grpc.Server[] = [];
-  const listen = async (host: string, port: number, credentials: grpc.ServerCredentials) => {
+  const listen = async (
+    host: string,
+    port: number,
+    credentials: grpc.ServerCredentials,
+    adsImplementation: grpc.UntypedServiceImplementation,
+  ) => {
     const server = new grpc.Server(SERVER_OPTIONS);
     server.addService(
       adsServiceDefinition() as unknown as grpc.ServiceDefinition,
-      ads.implementation,
+      adsImplementation,
     );
     for (const s of opts.services ?? []) server.addService(s.definition, s.implementation);
     const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
@@ -84,26 +98,30 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
 
   let plaintextPort: number | undefined;
   let tlsPort: number | undefined;
+  const tlsMaterial = opts.tls && new TlsMaterial(opts.tls);
   try {
     if (opts.plaintext) {
       plaintextPort = await listen(
         opts.plaintext.host,
         opts.plaintext.port,
         grpc.ServerCredentials.createInsecure(),
+        ads.implementation,
       );
     }
-    if (opts.tls) {
-      const credentials = grpc.ServerCredentials.createSsl(
-        Buffer.from(opts.tls.trustBundlePem),
-        [
-          {
-            cert_chain: Buffer.from(opts.tls.certChainPem),
-            private_key: Buffer.from(opts.tls.keyPem),
-          },
-        ],
-        true,
+    if (opts.tls && tlsMaterial) {
+      // requireClientCertificate=false: requestCert on, rejectUnauthorized off. grpc-js hands
+      // the provider to both roles; one provider serving both makes the argument order moot.
+      const credentials = grpc.experimental.createCertificateProviderServerCredentials(
+        tlsMaterial,
+        tlsMaterial,
+        false,
       );
-      tlsPort = await listen(opts.tls.host, opts.tls.port, credentials);
+      tlsPort = await listen(
+        opts.tls.host,
+        opts.tls.port,
+        credentials,
+        requirePeerCertificate(ads.implementation),
+      );
     }
   } catch (err) {
     for (const s of servers) s.forceShutdown();
@@ -115,6 +133,12 @@ export async function startXdsServer(opts: XdsServerOptions): Promise<XdsServer>
     ...(plaintextPort !== undefined && { plaintextPort }),
     ...(tlsPort !== undefined && { tlsPort }),
     connections: () => registry.connections(),
+    rotateTls(update) {
+      if (!tlsMaterial) {
+        throw new XdsError("XDS_SERVER_CONFIG", "rotateTls: this server has no TLS port");
+      }
+      tlsMaterial.update(update);
+    },
     close() {
       closing ??= (async () => {
         ads.endAll("the control plane is shutting down");
@@ -138,4 +162,86 @@ function shutdown(server: grpc.Server): Promise<void> {
       resolve();
     });
   });
+}
+
+/**
+ * The TLS port's certificate and trust bundle as a grpc-js CertificateProvider, so that a
+ * rotated server certificate (or a bundle gaining a new root) reaches new handshakes
+ * without restarting the server.
+ */
+class TlsMaterial implements grpc.experimental.CertificateProvider {
+  #certChainPem: string;
+  #keyPem: string;
+  #trustBundlePem: string;
+  readonly #ca = new Set<grpc.experimental.CaCertificateUpdateListener>();
+  readonly #identity = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
+
+  constructor(initial: { certChainPem: string; keyPem: string; trustBundlePem: string }) {
+    this.#certChainPem = initial.certChainPem;
+    this.#keyPem = initial.keyPem;
+    this.#trustBundlePem = initial.trustBundlePem;
+  }
+
+  update(u: { certChainPem?: string; keyPem?: string; trustBundlePem?: string }): void {
+    if (u.certChainPem !== undefined) this.#certChainPem = u.certChainPem;
+    if (u.keyPem !== undefined) this.#keyPem = u.keyPem;
+    if (u.trustBundlePem !== undefined) this.#trustBundlePem = u.trustBundlePem;
+    for (const l of this.#ca) l(this.#caUpdate());
+    for (const l of this.#identity) l(this.#identityUpdate());
+  }
+
+  #caUpdate(): grpc.experimental.CaCertificateUpdate {
+    return { caCertificate: Buffer.from(this.#trustBundlePem) };
+  }
+
+  #identityUpdate(): grpc.experimental.IdentityCertificateUpdate {
+    return {
+      certificate: Buffer.from(this.#certChainPem),
+      privateKey: Buffer.from(this.#keyPem),
+    };
+  }
+
+  addCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
+    this.#ca.add(l);
+    // Not synchronously: grpc-js registers its own watcher only after adding the listener.
+    queueMicrotask(() => this.#ca.has(l) && l(this.#caUpdate()));
+  }
+
+  removeCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
+    this.#ca.delete(l);
+  }
+
+  addIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.#identity.add(l);
+    queueMicrotask(() => this.#identity.has(l) && l(this.#identityUpdate()));
+  }
+
+  removeIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.#identity.delete(l);
+  }
+}
+
+/**
+ * ADS behind a check that the caller presented a certificate the handshake verified
+ * against the trust bundle (grpc-js reports sslPeerCertificate only for an authorized
+ * socket); anyone else is refused with UNAUTHENTICATED before a stream state exists.
+ */
+function requirePeerCertificate(
+  implementation: grpc.UntypedServiceImplementation,
+): grpc.UntypedServiceImplementation {
+  const guarded: grpc.UntypedServiceImplementation = {};
+  for (const [method, handler] of Object.entries(implementation)) {
+    guarded[method] = ((call: grpc.ServerDuplexStream<unknown, unknown>) => {
+      if (call.getAuthContext().sslPeerCertificate === undefined) {
+        call.emit("error", {
+          code: grpc.status.UNAUTHENTICATED,
+          details:
+            "ADS on the TLS port needs a client certificate (an SVID) from the mesh's trust bundle; without one, use the CA service to get it first",
+        });
+        return;
+      }
+      (handler as (c: typeof call) => void)(call);
+    }) as grpc.UntypedHandleCall;
+  }
+  return guarded;
 }

@@ -1,8 +1,11 @@
 // State-of-the-world ADS (StreamAggregatedResources) for one stream: every request carries
-// the whole subscription for its type, every response the whole view of it. Listener and
-// Cluster responses hold every subscribed resource (absence means deletion); the other
-// types hold the requested names that exist, and a name asked for early is sent once it
-// appears. version_info is the type's content version, so an unchanged type is not resent.
+// the whole subscription for its type. Listener and Cluster responses hold every subscribed
+// resource (absence means deletion). The other types (endpoints, routes, secrets) are
+// grouped as in the incremental protocol: answering a request, the response holds every
+// requested name that exists; pushing a change, only the resources that changed since they
+// were last sent (Istio's incremental EDS), so one endpoint change is one small message. A
+// name asked for early is sent once it appears. version_info is the type's content version,
+// so an unchanged type is not resent.
 
 import { TypeUrl, type XdsMessage } from "../../api/xds-proto.js";
 import type { EncodedResource, PreparedSnapshot, PreparedType } from "./cache.js";
@@ -41,18 +44,25 @@ export class SotwStream extends AdsStream {
     const view = viewOf(sub, type);
     const key = viewKey(sub, type, view);
     if (!sub.pending && key === sub.sentViewKey) return;
-    sub.pending = false;
     // A named type with nothing to show and nothing shown yet: wait for a name to appear.
     const neverShown = sub.sentViewKey === undefined || sub.sentViewKey === "";
     if (view.length === 0 && !WHOLE_STATE_TYPES.has(sub.typeUrl) && !sub.wildcard && neverShown) {
       return;
     }
+    const push = !sub.pending && !WHOLE_STATE_TYPES.has(sub.typeUrl);
+    const sent = push ? view.filter(([name, r]) => sub.known.get(name) !== r.version) : view;
+    sub.pending = false;
     sub.sentViewKey = key;
+    sub.known.clear();
+    for (const [name, r] of view) sub.known.set(name, r.version);
+    // Only removals: SotW cannot say "gone" for a grouped type (the proxy drops it with the
+    // cluster or listener that named it), so there is nothing to send.
+    if (sent.length === 0 && view.length > 0) return;
     this.emit(sub, type.version, (nonce) => ({
       version_info: type.version,
       type_url: sub.typeUrl,
       nonce,
-      resources: view.map(([, r]) => r.any),
+      resources: sent.map(([, r]) => r.any),
     }));
   }
 }

@@ -25,7 +25,10 @@ export class TypeSubscription {
   seenTypeVersion: string | undefined;
   /** SotW: identity of the last view sent (names and versions). */
   sentViewKey: string | undefined;
-  /** Delta: resource name → version the proxy holds, as far as the server knows. */
+  /**
+   * Resource name → version the proxy holds, as far as the server knows (delta), or was last
+   * sent (SotW: pushes of the grouped types carry only what differs from it).
+   */
   readonly known = new Map<string, string>();
   lastSent: { version: string; nonce: string; at: Date } | undefined;
   ackedVersion: string | undefined;

@@ -331,3 +331,47 @@ describe("warnings", () => {
     );
   });
 });
+
+describe("the trellis.dev/lb-policy annotation", () => {
+  const CLUSTER = "outbound|80||backend.shop.svc.cluster.local";
+  const withPolicy = (value: string) => {
+    const model = fixtureModel();
+    const services = model.services.map((s) =>
+      s.metadata.name === "backend"
+        ? {
+            ...s,
+            metadata: { ...s.metadata, annotations: { "trellis.dev/lb-policy": value } },
+          }
+        : s,
+    );
+    return compileMesh({ ...model, services }, OPTIONS);
+  };
+
+  it("sets the lb_policy of the Service's clusters, for sidecars and proxyless clients", () => {
+    const compiled = withPolicy("LEAST_REQUEST");
+    for (const node of [sidecarNode("shop", "frontend-1"), proxylessNode("shop")]) {
+      const cluster = get(snapshotFor(compiled, node), TypeUrl.Cluster, CLUSTER);
+      assert.equal(cluster?.lb_policy, 1, `${node.kind}: LEAST_REQUEST is enum 1`);
+    }
+    assert.equal(
+      get(
+        snapshotFor(compileMesh(fixtureModel(), OPTIONS), proxylessNode("shop")),
+        TypeUrl.Cluster,
+        CLUSTER,
+      )?.lb_policy,
+      0,
+      "ROUND_ROBIN without the annotation",
+    );
+  });
+
+  it("warns about a policy it does not know and uses ROUND_ROBIN", () => {
+    const compiled = withPolicy("MAGLEV");
+    const cluster = get(snapshotFor(compiled, proxylessNode("shop")), TypeUrl.Cluster, CLUSTER);
+    assert.equal(cluster?.lb_policy, 0);
+    assert.ok(
+      compiled.warnings.some(
+        (w) => w.code === "UNSUPPORTED_ANNOTATION" && w.resource === "Service/shop/backend",
+      ),
+    );
+  });
+});

@@ -173,7 +173,7 @@ describe("xDS server over gRPC", () => {
     assert.equal(cache.watcherCount(), 0);
   });
 
-  it("requires a client certificate from the bundle on the TLS port; extra services on both ports", async (t) => {
+  it("serves ADS on the TLS port only to clients with a certificate from the bundle; extra services on both ports, with or without one", async (t) => {
     const ca = await CertificateAuthority.create();
     const serverSvid = await ca.issue({
       spiffeId: "spiffe://cluster.local/ns/trellis-system/sa/control-plane",
@@ -207,7 +207,21 @@ describe("xDS server over gRPC", () => {
     }).sotw(NODE);
     t.after(() => anonymous.cancel());
     anonymous.send({ type_url: CDS });
-    await assert.rejects(anonymous.next(), /UNAVAILABLE|handshake|certificate|closed/i);
+    await assert.rejects(anonymous.next(), /UNAUTHENTICATED.*client certificate/);
+    const stranger = await (await CertificateAuthority.create()).issue({
+      spiffeId: "spiffe://cluster.local/ns/default/sa/frontend",
+    });
+    const impostor = client(t, server.tlsPort as number, {
+      credentials: grpc.credentials.createSsl(
+        bundle,
+        Buffer.from(stranger.privateKeyPem),
+        Buffer.from(svidPem(stranger).chain),
+        verify,
+      ),
+    }).sotw(NODE);
+    t.after(() => impostor.cancel());
+    impostor.send({ type_url: CDS });
+    await assert.rejects(impostor.next(), /UNAUTHENTICATED.*client certificate/);
 
     const workload = await ca.issue({ spiffeId: "spiffe://cluster.local/ns/default/sa/frontend" });
     const creds = grpc.credentials.createSsl(
@@ -224,6 +238,7 @@ describe("xDS server over gRPC", () => {
     for (const [port, credentials] of [
       [server.plaintextPort, grpc.credentials.createInsecure()],
       [server.tlsPort, creds],
+      [server.tlsPort, grpc.credentials.createSsl(bundle, null, null, verify)],
     ] as const) {
       const Echo = grpc.makeGenericClientConstructor(ECHO, "Echo");
       const echo = new Echo(`127.0.0.1:${port}`, credentials);

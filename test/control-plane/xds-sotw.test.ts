@@ -192,7 +192,7 @@ describe("SotW ADS", () => {
     assert.deepEqual(responseNames(eds), ["a"]);
   });
 
-  it("leaves a deleted resource out of the next response", () => {
+  it("leaves a deleted resource out: LDS/CDS whole without it, nothing for an EDS name alone", () => {
     const s = setup();
     s.cache.setSnapshot(NODE.id, base());
     s.req(LDS);
@@ -203,9 +203,27 @@ describe("SotW ADS", () => {
       NODE.id,
       snapshot("2", { ...parts(), listeners: [listener("l2")], clas: [cla("a")] }),
     );
-    const [eds, lds] = s.takeAll();
-    assert.deepEqual(responseNames(eds as XdsMessage), ["a"]);
+    const [lds, ...rest] = s.takeAll();
     assert.deepEqual(responseNames(lds as XdsMessage), ["l2"]);
+    assert.deepEqual(rest, [], "EDS b went away and a did not change: no EDS response");
+  });
+
+  it("pushes only the changed resources of a grouped type; a new request gets the whole view", () => {
+    const s = setup();
+    s.cache.setSnapshot(NODE.id, base());
+    s.req(EDS, ["a", "b"]);
+    const first = s.take();
+    assert.deepEqual(responseNames(first), ["a", "b"]);
+    s.ack(first, ["a", "b"]);
+    s.cache.setSnapshot(
+      NODE.id,
+      snapshot("2", { ...parts(), clas: [cla("a"), cla("b", "10.7.7.7")] }),
+    );
+    const push = s.take();
+    assert.equal(push.type_url, EDS);
+    assert.deepEqual(responseNames(push), ["b"], "a is unchanged: not resent");
+    s.ack(push, ["a", "b", "c"]);
+    assert.deepEqual(responseNames(s.take()), ["a", "b"], "the request's answer is its whole view");
   });
 
   it("does not push a type whose resources did not change", () => {
