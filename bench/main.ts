@@ -2,6 +2,7 @@
 
 import { benchCa } from "./ca.js";
 import { benchCni } from "./cni.js";
+import { benchXds } from "./xds.js";
 
 const BENCHMARKS: Record<
   string,
@@ -11,6 +12,11 @@ const BENCHMARKS: Record<
   cni: {
     summary: "trellis-cni ADD/DEL time vs the Go reference firewall plugin and Node's start-up",
     run: benchCni,
+  },
+  xds: {
+    summary:
+      "time until N proxies ACK one endpoint change (SotW and delta), CPU and memory per proxy",
+    run: benchXds,
   },
 };
 

@@ -73,51 +73,158 @@ function duplicates(names: readonly unknown[]): string[] {
   return [...dup];
 }
 
+/**
+ * Results by the identity of the snapshot's five maps: proxies of one workload share them
+ * (and their messages are never mutated once published), so a push to 1,000 proxies checks
+ * each distinct set once.
+ */
+const checked = new WeakMap<
+  object,
+  WeakMap<object, WeakMap<object, WeakMap<object, WeakMap<object, SnapshotIssue[]>>>>
+>();
+const EMPTY_MAP: ResourceMap = new Map();
+const CHECKED_TYPES = new Set<string>([
+  TypeUrl.Cluster,
+  TypeUrl.ClusterLoadAssignment,
+  TypeUrl.Listener,
+  TypeUrl.RouteConfiguration,
+  TypeUrl.Secret,
+]);
+
+/** checkSnapshot, remembered for a snapshot made of the same maps as one checked before. */
 export function checkSnapshot(snapshot: Snapshot): SnapshotIssue[] {
+  const m = (t: TypeUrl) => snapshot.resources.get(t) ?? EMPTY_MAP;
+  const keys = [
+    m(TypeUrl.Cluster),
+    m(TypeUrl.ClusterLoadAssignment),
+    m(TypeUrl.Listener),
+    m(TypeUrl.RouteConfiguration),
+  ] as const;
+  let level: WeakMap<object, unknown> = checked;
+  for (const key of keys) {
+    let next = level.get(key) as WeakMap<object, unknown> | undefined;
+    if (!next) {
+      next = new WeakMap();
+      level.set(key, next);
+    }
+    level = next;
+  }
+  const secrets = m(TypeUrl.Secret);
+  // Only the five types are part of the key: a snapshot with any other is checked afresh.
+  if (![...snapshot.resources.keys()].every((t) => CHECKED_TYPES.has(t))) {
+    return checkUncached(snapshot);
+  }
+  const hit = level.get(secrets) as SnapshotIssue[] | undefined;
+  if (hit) return [...hit];
+  const issues = checkUncached(snapshot);
+  level.set(secrets, issues);
+  return [...issues];
+}
+
+/** What a message refers to and what is wrong inside it, worked out once per message object. */
+interface Facts {
+  /** EDS: the assignment it needs. */
+  readonly edsService?: string;
+  /** RDS names (listeners). */
+  readonly routeConfigs: readonly string[];
+  /** Clusters named, with how (routes, tcp_proxy). */
+  readonly clusters: readonly (readonly [cluster: string, via: string])[];
+  /** Secrets fetched over ADS. */
+  readonly secrets: readonly string[];
+  /** Problems wholly inside the message (duplicate names, duplicate matches). */
+  readonly own: readonly (readonly [SnapshotIssueCode, string])[];
+}
+
+const factsOf = new WeakMap<XdsMessage, Facts>();
+
+function adsSecrets(message: XdsMessage): string[] {
+  const out: string[] = [];
+  for (const o of objects(message)) {
+    const sds = o.sds_config;
+    if (typeof o.name === "string" && isObject(sds) && sds.ads !== undefined) out.push(o.name);
+  }
+  return out;
+}
+
+function clusterFacts(name: string, cluster: XdsMessage): Facts {
+  const eds = cluster.eds_cluster_config;
+  const edsService = isObject(eds)
+    ? typeof eds.service_name === "string" && eds.service_name !== ""
+      ? eds.service_name
+      : name
+    : undefined;
+  return {
+    ...(edsService !== undefined && { edsService }),
+    routeConfigs: [],
+    clusters: [],
+    secrets: adsSecrets(cluster),
+    own: [],
+  };
+}
+
+function listenerFacts(listener: XdsMessage): Facts {
+  const chains = Array.isArray(listener.filter_chains)
+    ? listener.filter_chains.filter(isObject)
+    : [];
+  const own: [SnapshotIssueCode, string][] = [];
+  for (const d of duplicates(chains.map((c) => c.name))) {
+    own.push(["DUPLICATE_NAME", `filter chain name ${d} is used twice`]);
+  }
+  for (const d of duplicates(chains.map((c) => c.filter_chain_match ?? {}))) {
+    own.push(["DUPLICATE_FILTER_CHAIN_MATCH", `two filter chains match ${d}`]);
+  }
+  const routeConfigs: string[] = [];
+  const clusters: [string, string][] = [];
+  for (const o of objects(listener)) {
+    const type = anyType(o);
+    if (type === Type.HttpConnectionManager) {
+      const rds = o.rds;
+      if (isObject(rds) && typeof rds.route_config_name === "string") {
+        routeConfigs.push(rds.route_config_name);
+      }
+      for (const c of routeConfigClusters(o.route_config)) clusters.push([c, "an inline route"]);
+    } else if (type === Type.TcpProxy) {
+      for (const c of namedClusters(o)) clusters.push([c, "a tcp_proxy"]);
+    }
+  }
+  return { routeConfigs, clusters, secrets: adsSecrets(listener), own };
+}
+
+function routeFacts(rc: XdsMessage): Facts {
+  const vhosts = Array.isArray(rc.virtual_hosts) ? rc.virtual_hosts.filter(isObject) : [];
+  return {
+    routeConfigs: [],
+    clusters: routeConfigClusters(rc).map((c) => [c, "a route"] as const),
+    secrets: [],
+    own: duplicates(vhosts.map((v) => v.name)).map(
+      (d) => ["DUPLICATE_NAME", `virtual host name ${d} is used twice`] as const,
+    ),
+  };
+}
+
+function facts(typeUrl: TypeUrl, name: string, message: XdsMessage): Facts {
+  let f = factsOf.get(message);
+  if (!f) {
+    f =
+      typeUrl === TypeUrl.Cluster
+        ? clusterFacts(name, message)
+        : typeUrl === TypeUrl.Listener
+          ? listenerFacts(message)
+          : routeFacts(message);
+    factsOf.set(message, f);
+  }
+  return f;
+}
+
+function checkUncached(snapshot: Snapshot): SnapshotIssue[] {
   const issues: SnapshotIssue[] = [];
-  const get = (t: TypeUrl): ResourceMap => snapshot.resources.get(t) ?? new Map();
+  const get = (t: TypeUrl): ResourceMap => snapshot.resources.get(t) ?? EMPTY_MAP;
   const clusters = get(TypeUrl.Cluster);
   const assignments = get(TypeUrl.ClusterLoadAssignment);
-  const listeners = get(TypeUrl.Listener);
   const routes = get(TypeUrl.RouteConfiguration);
   const secrets = get(TypeUrl.Secret);
   const add = (code: SnapshotIssueCode, typeUrl: TypeUrl, resource: string, message: string) =>
     issues.push({ code, typeUrl, resource, message });
-  const needCluster = (
-    typeUrl: TypeUrl,
-    resource: string,
-    names: readonly string[],
-    via: string,
-  ) => {
-    for (const c of names) {
-      if (!clusters.has(c) && !SPECIAL_CLUSTERS.has(c)) {
-        add(
-          "MISSING_CLUSTER",
-          typeUrl,
-          resource,
-          `${via} names cluster ${c}, which the snapshot lacks`,
-        );
-      }
-    }
-  };
-  const needSecrets = (typeUrl: TypeUrl, resource: string, message: XdsMessage) => {
-    for (const o of objects(message)) {
-      const sds = o.sds_config;
-      if (
-        typeof o.name === "string" &&
-        isObject(sds) &&
-        sds.ads !== undefined &&
-        !secrets.has(o.name)
-      ) {
-        add(
-          "MISSING_SECRET",
-          typeUrl,
-          resource,
-          `secret ${o.name} is fetched over ADS but the snapshot lacks it`,
-        );
-      }
-    }
-  };
 
   for (const [typeUrl, map] of snapshot.resources) {
     const field = typeUrl === TypeUrl.ClusterLoadAssignment ? "cluster_name" : "name";
@@ -132,68 +239,48 @@ export function checkSnapshot(snapshot: Snapshot): SnapshotIssue[] {
       }
     }
   }
-
-  for (const [name, cluster] of clusters) {
-    const eds = cluster.eds_cluster_config;
-    if (isObject(eds)) {
-      const service =
-        typeof eds.service_name === "string" && eds.service_name !== "" ? eds.service_name : name;
-      if (!assignments.has(service)) {
+  for (const typeUrl of [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.RouteConfiguration]) {
+    for (const [name, message] of get(typeUrl)) {
+      const f = facts(typeUrl, name, message);
+      for (const [code, why] of f.own) add(code, typeUrl, name, why);
+      if (f.edsService !== undefined && !assignments.has(f.edsService)) {
         add(
           "MISSING_LOAD_ASSIGNMENT",
-          TypeUrl.Cluster,
+          typeUrl,
           name,
-          `EDS service_name ${service} has no ClusterLoadAssignment`,
+          `EDS service_name ${f.edsService} has no ClusterLoadAssignment`,
         );
       }
-    }
-    needSecrets(TypeUrl.Cluster, name, cluster);
-  }
-
-  for (const [name, listener] of listeners) {
-    const chains = Array.isArray(listener.filter_chains)
-      ? listener.filter_chains.filter(isObject)
-      : [];
-    for (const d of duplicates(chains.map((c) => c.name))) {
-      add("DUPLICATE_NAME", TypeUrl.Listener, name, `filter chain name ${d} is used twice`);
-    }
-    for (const d of duplicates(chains.map((c) => c.filter_chain_match ?? {}))) {
-      add("DUPLICATE_FILTER_CHAIN_MATCH", TypeUrl.Listener, name, `two filter chains match ${d}`);
-    }
-    for (const o of objects(listener)) {
-      const type = anyType(o);
-      if (type === Type.HttpConnectionManager) {
-        const rds = o.rds;
-        if (
-          isObject(rds) &&
-          typeof rds.route_config_name === "string" &&
-          !routes.has(rds.route_config_name)
-        ) {
+      for (const rc of f.routeConfigs) {
+        if (!routes.has(rc)) {
           add(
             "MISSING_ROUTE_CONFIGURATION",
-            TypeUrl.Listener,
+            typeUrl,
             name,
-            `RDS route_config_name ${rds.route_config_name} is not in the snapshot`,
+            `RDS route_config_name ${rc} is not in the snapshot`,
           );
         }
-        needCluster(TypeUrl.Listener, name, routeConfigClusters(o.route_config), "an inline route");
-      } else if (type === Type.TcpProxy) {
-        needCluster(TypeUrl.Listener, name, namedClusters(o), "a tcp_proxy");
       }
-    }
-    needSecrets(TypeUrl.Listener, name, listener);
-  }
-
-  for (const [name, rc] of routes) {
-    needCluster(TypeUrl.RouteConfiguration, name, routeConfigClusters(rc), "a route");
-    const vhosts = Array.isArray(rc.virtual_hosts) ? rc.virtual_hosts.filter(isObject) : [];
-    for (const d of duplicates(vhosts.map((v) => v.name))) {
-      add(
-        "DUPLICATE_NAME",
-        TypeUrl.RouteConfiguration,
-        name,
-        `virtual host name ${d} is used twice`,
-      );
+      for (const [c, via] of f.clusters) {
+        if (!clusters.has(c) && !SPECIAL_CLUSTERS.has(c)) {
+          add(
+            "MISSING_CLUSTER",
+            typeUrl,
+            name,
+            `${via} names cluster ${c}, which the snapshot lacks`,
+          );
+        }
+      }
+      for (const secret of f.secrets) {
+        if (!secrets.has(secret)) {
+          add(
+            "MISSING_SECRET",
+            typeUrl,
+            name,
+            `secret ${secret} is fetched over ADS but the snapshot lacks it`,
+          );
+        }
+      }
     }
   }
   return issues;
