@@ -75,6 +75,8 @@ class SimulatedProxy {
   readonly #names = new Map<string, string[]>();
   readonly #acked = new Set<string>();
   #first = true;
+  #closing = false;
+  #ready = false;
 
   constructor(
     client: grpc.Client & Record<string, () => Call>,
@@ -90,7 +92,10 @@ class SimulatedProxy {
     ) as Call;
     this.#call.on("data", (r: XdsMessage) => this.#onResponse(r));
     this.#call.on("error", (e: grpc.ServiceError) => {
-      if (e.code !== grpc.status.CANCELLED) onError(e);
+      if (!this.#closing) onError(e);
+    });
+    this.#call.on("end", () => {
+      if (!this.#closing) onError(new Error("the server ended the stream"));
     });
     this.#subscribe(TypeUrl.Cluster, ["*"]);
     this.#subscribe(TypeUrl.Listener, ["*"]);
@@ -136,13 +141,17 @@ class SimulatedProxy {
       this.#subscribe(TypeUrl.RouteConfiguration, eds.map(routeOf));
       this.#subscribe(TypeUrl.Secret, [ROOT_CA_SECRET]);
     }
-    if (!this.#acked.has(typeUrl)) {
+    if (!this.#ready) {
       this.#acked.add(typeUrl);
-      if (NEEDED.every((t) => this.#acked.has(t))) this.onReady();
+      if (NEEDED.every((t) => this.#acked.has(t))) {
+        this.#ready = true;
+        this.onReady();
+      }
     }
   }
 
   close(): void {
+    this.#closing = true;
     this.#call.cancel();
   }
 }

@@ -8,6 +8,8 @@
 // peer the result is divided by, next to Istio's published sizing.
 
 import { type ChildProcess, fork } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { Session } from "node:inspector/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -99,42 +101,44 @@ interface Result {
   max: number;
   cpuSecondsPerChange: number;
   heapPerProxyKiB: number;
-  rssPerProxyKiB: number;
+  /** The control plane process's resident set once every proxy is in sync. */
+  rssMiB: number;
 }
 
 async function runOne(
   proxies: number,
   protocol: "sotw" | "delta",
   size: MeshSize,
-  opts: { workers: number; changes: number; timeoutMs: number },
+  opts: { workers: number; changes: number; timeoutMs: number; profile?: string },
 ): Promise<Result> {
   const store = new MemoryStore();
   for (const r of benchMesh(size)) await store.create(r);
   const abort = new AbortController();
+  const warnings: string[] = [];
   const cache = new SnapshotCache();
   const mesh = new MeshController({
     store,
     cache,
     signal: abort.signal,
     translate: { ...DEFAULT_OPTIONS, trustBundlePem: "" },
-    log: () => {},
+    log: (message: string, fields?: unknown) =>
+      warnings.push(`${message} ${JSON.stringify(fields)}`),
   });
   const meshRun = mesh.start();
   await mesh.synced;
 
-  // ACK times of the endpoints type, per node, from the server's side.
-  let watching: { since: number; acks: Map<string, { version: string; at: number }[]> } | undefined;
+  // ACKs of the endpoints type as the server sees them, for the change being measured: once
+  // the push is made, `expected` holds each node's new version, and the round ends when
+  // every node has ACKed its own.
+  let round: Round | undefined;
   const server = await startXdsServer({
     cache,
-    log: silentLogger,
+    log: { warn: (message, fields) => warnings.push(`${message} ${JSON.stringify(fields)}`) },
     plaintext: { host: "127.0.0.1", port: 0 },
     callbacks: {
       ...mesh.callbacks,
       onAck: (_stream, nodeId, typeUrl, version) => {
-        if (!watching || typeUrl !== TypeUrl.ClusterLoadAssignment) return;
-        const list = watching.acks.get(nodeId) ?? [];
-        list.push({ version, at: performance.now() });
-        watching.acks.set(nodeId, list);
+        if (round && typeUrl === TypeUrl.ClusterLoadAssignment) round.ack(nodeId, version);
       },
     },
   });
@@ -145,6 +149,7 @@ async function runOne(
   const workers: ChildProcess[] = [];
   const per = Math.ceil(proxies / opts.workers);
   const readies: Promise<void>[] = [];
+  const errors: string[] = [];
   for (let w = 0; w < opts.workers && w * per < proxies; w++) {
     const child = fork(join(import.meta.dirname, "xds-clients.js"), [], {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
@@ -154,9 +159,15 @@ async function runOne(
       new Promise((resolve, reject) => {
         child.on("message", (m: ClientsReport) => {
           if (m.kind === "ready") resolve();
-          else reject(new Error(`simulated proxies: ${m.message}`));
+          else {
+            errors.push(m.message);
+            reject(new Error(`simulated proxies: ${m.message}`));
+          }
         });
-        child.once("exit", (code) => reject(new Error(`a client process exited (${code})`)));
+        child.once("exit", (code, signal) => {
+          errors.push(`a client process exited (${signal ?? code})`);
+          reject(new Error(`a client process exited (${signal ?? code})`));
+        });
       }),
     );
     child.send({
@@ -188,43 +199,49 @@ async function runOne(
 
     const times: number[][] = [];
     let cpu = 0;
+    const profiler = opts.profile ? new Session() : undefined;
+    if (profiler) {
+      profiler.connect();
+      await profiler.post("Profiler.enable");
+      await profiler.post("Profiler.start");
+    }
     for (let c = 1; c <= opts.changes; c++) {
       await new Promise((r) => setTimeout(r, 300));
       const n = (c * 37) % (size.namespaces * size.servicesPerNamespace);
       const ns = Math.floor(n / size.servicesPerNamespace);
       const s = n % size.servicesPerNamespace;
-      const acks = new Map<string, { version: string; at: number }[]>();
       const cpuStart = process.cpuUsage();
-      const since = performance.now();
-      watching = { since, acks };
+      const compiles = mesh.stats().compiles;
+      round = new Round(performance.now());
+      await store.apply(endpointSlice(`ns-${ns}`, `svc-${s}`, n, size.endpointsPerService, c));
+      await eventually(() => (mesh.stats().compiles > compiles ? true : undefined), opts.timeoutMs);
       // The version each proxy ACKs for its endpoints: SotW's version_info is the type's
       // version, delta's system_version_info the snapshot's.
-      const ackedVersion = (node: string) => {
+      const expected = new Map<string, string>();
+      for (const node of cache.nodeIds()) {
         const prepared = cache.prepared(node);
-        return protocol === "sotw"
-          ? prepared?.types.get(TypeUrl.ClusterLoadAssignment)?.version
-          : prepared?.version;
-      };
-      const before = new Map(cache.nodeIds().map((n) => [n, ackedVersion(n)]));
-      await store.apply(endpointSlice(`ns-${ns}`, `svc-${s}`, n, size.endpointsPerService, c));
-      const expected = await eventually(() => {
-        const now = new Map(cache.nodeIds().map((n) => [n, ackedVersion(n)]));
-        for (const [node, v] of now) if (v === undefined || v === before.get(node)) return undefined;
-        return now.size === proxies ? now : undefined;
-      }, opts.timeoutMs);
-      await eventually(
-        () =>
-          [...expected].every(([node, v]) => acks.get(node)?.some((a) => a.version === v))
-            ? true
-            : undefined,
-        opts.timeoutMs,
-      );
+        const v =
+          protocol === "sotw"
+            ? prepared?.types.get(TypeUrl.ClusterLoadAssignment)?.version
+            : prepared?.version;
+        if (v !== undefined) expected.set(node, v);
+      }
+      if (expected.size !== proxies) {
+        throw new Error(
+          `${expected.size} of ${proxies} proxies have a snapshot (${mesh.stats().proxies} known to the mesh)${errors.length ? `; the proxies saw: ${[...new Set(errors)].join("; ")}` : ""}${warnings.length ? `; the server: ${warnings.slice(0, 3).join("; ")}` : ""}`,
+        );
+      }
+      const latencies = await withTimeout(round.expect(expected), opts.timeoutMs, "every ACK");
       cpu += secondsOf(process.cpuUsage(cpuStart));
-      watching = undefined;
-      const round = [...expected].map(
-        ([node, v]) => (acks.get(node)?.find((a) => a.version === v)?.at ?? Number.NaN) - since,
-      );
-      times.push(round.sort((a, b) => a - b));
+      round = undefined;
+      times.push(latencies.sort((x, y) => x - y));
+    }
+    if (profiler && opts.profile) {
+      const { profile } = await profiler.post("Profiler.stop");
+      const file = `${opts.profile}/xds-${proxies}-${protocol}.cpuprofile`;
+      await writeFile(file, JSON.stringify(profile));
+      profiler.disconnect();
+      console.log(`    (CPU profile of the changes: ${file})`);
     }
     // Each change's p50/p99/max, then the median change.
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
@@ -237,11 +254,61 @@ async function runOne(
       max: median(times.map((t) => t[t.length - 1] ?? 0)),
       cpuSecondsPerChange: cpu / opts.changes,
       heapPerProxyKiB: (memAfter.heapUsed - memBefore.heapUsed) / proxies / 1024,
-      rssPerProxyKiB: (memAfter.rss - memBefore.rss) / proxies / 1024,
+      rssMiB: memAfter.rss / 1024 / 1024,
     };
   } finally {
     await cleanup();
   }
+}
+
+/** One measured change: ACK times per node, matched against each node's new version. */
+class Round {
+  readonly #acks = new Map<string, { version: string; at: number }[]>();
+  #expected: ReadonlyMap<string, string> | undefined;
+  readonly #latencies = new Map<string, number>();
+  #done: ((latencies: number[]) => void) | undefined;
+
+  constructor(readonly since: number) {}
+
+  ack(node: string, version: string): void {
+    const at = performance.now();
+    if (this.#expected) this.#match(node, version, at);
+    else getOrPush(this.#acks, node).push({ version, at });
+  }
+
+  /** Resolves with each node's latency once every node in `expected` has ACKed its version. */
+  expect(expected: ReadonlyMap<string, string>): Promise<number[]> {
+    this.#expected = expected;
+    const settled = new Promise<number[]>((resolve) => {
+      this.#done = resolve;
+    });
+    for (const [node, list] of this.#acks) for (const a of list) this.#match(node, a.version, a.at);
+    this.#acks.clear();
+    this.#check();
+    return settled;
+  }
+
+  #match(node: string, version: string, at: number): void {
+    if (this.#expected?.get(node) !== version || this.#latencies.has(node)) return;
+    this.#latencies.set(node, at - this.since);
+    this.#check();
+  }
+
+  #check(): void {
+    if (this.#done && this.#expected && this.#latencies.size === this.#expected.size) {
+      this.#done([...this.#latencies.values()]);
+      this.#done = undefined;
+    }
+  }
+}
+
+function getOrPush<K, V>(map: Map<K, V[]>, key: K): V[] {
+  let list = map.get(key);
+  if (!list) {
+    list = [];
+    map.set(key, list);
+  }
+  return list;
 }
 
 const secondsOf = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
@@ -252,7 +319,7 @@ async function eventually<T>(get: () => T | undefined, timeoutMs: number): Promi
     const v = get();
     if (v !== undefined) return v;
     if (performance.now() > deadline) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, 1));
   }
 }
 
@@ -276,6 +343,8 @@ export async function benchXds(argv: readonly string[]): Promise<number> {
       changes: { type: "string", default: "5" },
       workers: { type: "string", default: "2" },
       "timeout-seconds": { type: "string", default: "300" },
+      /** A directory: write a CPU profile of the change phase of each run there. */
+      profile: { type: "string" },
     },
   });
   const services = Number(values.services);
@@ -298,10 +367,11 @@ export async function benchXds(argv: readonly string[]): Promise<number> {
           workers: Number(values.workers),
           changes: Number(values.changes),
           timeoutMs: Number(values["timeout-seconds"]) * 1000,
+          profile: values.profile,
         });
         results.push(r);
         console.log(
-          `  ${String(proxies).padStart(5)} proxies ${protocol.padEnd(5)}  synced in ${r.connectSeconds.toFixed(1)} s; one endpoint change → all ACKed: p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, max ${ms(r.max)}; control plane ${r.cpuSecondsPerChange.toFixed(2)} CPU s per change, ${r.heapPerProxyKiB.toFixed(0)} KiB heap / ${r.rssPerProxyKiB.toFixed(0)} KiB RSS per proxy`,
+          `  ${String(proxies).padStart(5)} proxies ${protocol.padEnd(5)}  synced in ${r.connectSeconds.toFixed(1)} s; one endpoint change → all ACKed: p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, max ${ms(r.max)}; control plane ${r.cpuSecondsPerChange.toFixed(2)} CPU s per change, ${r.heapPerProxyKiB.toFixed(0)} KiB heap per proxy, ${r.rssMiB.toFixed(0)} MiB RSS in all`,
         );
       } catch (err) {
         console.log(

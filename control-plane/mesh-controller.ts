@@ -225,7 +225,7 @@ export class MeshController {
   #push(): void {
     this.#dirty = false;
     const started = performance.now();
-    const compiled = compileMesh(this.#model(), this.#translate);
+    const compiled = compileMesh(this.#model(), this.#translate, this.#compiled);
     const compiledAt = performance.now();
     this.#compiled = compiled;
     for (const { node } of this.#nodes.values()) this.#publish(compiled, node);

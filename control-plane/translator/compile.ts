@@ -5,7 +5,6 @@
 // proxy's own inbound side and picks maps, so that one object stands for one resource
 // across every proxy that gets it: the xDS cache memoizes encoding by object identity.
 
-import { createHash } from "node:crypto";
 import type { Service } from "../../api/types.js";
 import type { XdsMessage } from "../../api/xds-proto.js";
 import type { ResourceMap } from "../xds/types.js";
@@ -18,6 +17,7 @@ import {
   SIDECAR_SPECIAL_CLUSTERS,
 } from "./clusters.js";
 import { loadAssignment, serviceIdentities, servingAddresses } from "./endpoints.js";
+import { Interner } from "./intern.js";
 import {
   type OutboundChain,
   outboundListener,
@@ -70,6 +70,8 @@ export interface CompiledMesh {
   readonly warnings: readonly TranslateWarning[];
   /** Per-workload results, filled by snapshotFor (memoization; never observable). */
   readonly memo: Map<string, unknown>;
+  /** Keeps unchanged resources the same objects as in the previous compile (intern.ts). */
+  readonly interner: Interner;
 }
 
 function clusterIPs(svc: Service): string[] {
@@ -90,7 +92,22 @@ function lbPolicyOf(svc: Service, warn: (w: TranslateWarning) => void): LbPolicy
   return "ROUND_ROBIN";
 }
 
-export function compileMesh(model: MeshModel, options: TranslateOptions): CompiledMesh {
+/** `previous` when it holds the same maps under the same keys, else `next`. */
+function sameMaps<K, V>(next: ReadonlyMap<K, V>, previous?: ReadonlyMap<K, V>): ReadonlyMap<K, V> {
+  if (!previous || previous.size !== next.size) return next;
+  for (const [k, v] of next) if (previous.get(k) !== v) return next;
+  return previous;
+}
+
+/**
+ * Compiles the mesh. Given the `previous` compile, every resource whose content did not
+ * change is that compile's object, and every unchanged map its Map (see intern.ts).
+ */
+export function compileMesh(
+  model: MeshModel,
+  options: TranslateOptions,
+  previous?: CompiledMesh,
+): CompiledMesh {
   const index = indexModel(model);
   const warnings: TranslateWarning[] = [];
   const warn = (w: TranslateWarning) => warnings.push(w);
@@ -154,39 +171,35 @@ export function compileMesh(model: MeshModel, options: TranslateOptions): Compil
 
   const { routes, routesByNamespace } = compileRoutes(index, options, routePorts, warn);
   warnings.push(...authorizationWarnings(model.authorizationPolicies));
+  const interner = new Interner(previous?.interner.table);
+  const namespaces = [...routesByNamespace.keys()].sort();
   const shared: SharedResources = {
-    sidecarClusters,
-    proxylessClusters,
-    loadAssignments,
-    routes,
-    routesByNamespace,
-    outboundListener: outboundListener(chains, options, warn),
-    proxylessListeners,
-    secrets: new Map([[ROOT_CA_SECRET, rootCaSecret(options.trustBundlePem)]]),
+    sidecarClusters: interner.map("cds", sidecarClusters),
+    proxylessClusters: interner.map("cds.proxyless", proxylessClusters),
+    loadAssignments: interner.map("eds", loadAssignments),
+    routes: interner.map("rds", routes),
+    routesByNamespace: sameMaps(
+      new Map(
+        namespaces.map((ns) => [
+          ns,
+          interner.map(`rds.${ns}`, routesByNamespace.get(ns) ?? routes),
+        ]),
+      ),
+      previous?.shared.routesByNamespace,
+    ),
+    outboundListener: interner.one("lds.outbound", outboundListener(chains, options, warn)),
+    proxylessListeners: interner.map("lds.proxyless", proxylessListeners),
+    secrets: interner.map("sds", new Map([[ROOT_CA_SECRET, rootCaSecret(options.trustBundlePem)]])),
   };
-  return { options, index, shared, digest: digestShared(shared), warnings, memo: new Map() };
-}
-
-/**
- * The proxyless clusters and listeners are left out: they are functions of what is hashed
- * (the same Service ports, routes and endpoints), so they cannot change on their own.
- */
-function digestShared(shared: SharedResources): string {
-  const hash = createHash("sha256");
-  const maps: [string, ResourceMap][] = [
-    ["cds", shared.sidecarClusters],
-    ["eds", shared.loadAssignments],
-    ["rds", shared.routes],
-    ["sds", shared.secrets],
-  ];
-  // Namespace route maps are the shared map with some entries replaced: hash the replacements.
-  for (const [ns, map] of shared.routesByNamespace) {
-    maps.push([`rds.${ns}`, new Map([...map].filter(([n, m]) => shared.routes.get(n) !== m))]);
-  }
-  for (const [label, map] of maps) {
-    hash.update(`\u0000${label}`);
-    for (const [name, msg] of map) hash.update(`\u0001${name}\u0002${JSON.stringify(msg)}`);
-  }
-  hash.update(`\u0000lds${JSON.stringify(shared.outboundListener)}`);
-  return hash.digest("hex");
+  const digest = interner.digest([
+    "cds",
+    "cds.proxyless",
+    "eds",
+    "rds",
+    ...namespaces.map((ns) => `rds.${ns}`),
+    "lds.outbound",
+    "lds.proxyless",
+    "sds",
+  ]);
+  return { options, index, shared, digest, warnings, memo: new Map(), interner };
 }

@@ -87,17 +87,19 @@ function workloadResources(compiled: CompiledMesh, node: ProxyNode): WorkloadRes
     policies: selectPolicies(compiled.index.authorizationPoliciesByNamespace, namespace, labels),
   };
   const inbound = inboundListener(workload);
-  const own = ports.map((p) => sharedInboundCluster(compiled, p.port, p.protocol));
-  const outbound = compiled.shared.outboundListener;
-  const result: WorkloadResources = {
-    clusters: clusterMap(compiled, ports),
-    listeners: new Map([
-      [VIRTUAL_OUTBOUND_LISTENER, outbound],
+  const { interner } = compiled;
+  const clusters = interner.map(`${key} clusters`, clusterMap(compiled, ports));
+  const listeners = interner.map(
+    `${key} listeners`,
+    new Map([
+      [VIRTUAL_OUTBOUND_LISTENER, compiled.shared.outboundListener],
       [inbound.name as string, inbound],
     ]),
-    digest: createHash("sha256")
-      .update(JSON.stringify([inbound, own]))
-      .digest("hex"),
+  );
+  const result: WorkloadResources = {
+    clusters,
+    listeners,
+    digest: interner.digest([`${key} clusters`, `${key} listeners`]),
   };
   compiled.memo.set(key, result);
   return result;

@@ -46,7 +46,7 @@ const shortHash = (data: string | Uint8Array) =>
 /**
  * Encodes resources once per message object (a WeakMap by identity): the translator shares
  * one message among every proxy that gets it, so 1,000 proxies × 1,000 clusters encode
- * 1,000 clusters. Messages must not be mutated once handed to the cache.
+ * 1,000 clusters. Messages and maps must not be mutated once handed to the cache.
  */
 export class ResourceEncoder {
   readonly #byMessage = new WeakMap<object, EncodedResource>();
@@ -75,12 +75,13 @@ export class ResourceEncoder {
   }
 
   /**
-   * A whole type. A ResourceMap object seen before (shared by many proxies) is reused, after
-   * checking it still holds the same message objects (a Map changed in place is redone).
+   * A whole type. A ResourceMap object seen before (shared by many proxies, or kept from one
+   * compile to the next) is prepared once: a map handed to the cache is not to be changed
+   * afterwards — a change is a new Map. (A map that grew or shrank in place is still caught.)
    */
   prepareType(typeUrl: string, map: ResourceMap): PreparedType {
     const hit = this.#byMap.get(map);
-    if (hit && hit.typeUrl === typeUrl && this.#unchanged(hit, map)) return hit;
+    if (hit && hit.typeUrl === typeUrl && hit.resources.size === map.size) return hit;
     const names = [...map.keys()].sort();
     const resources = new Map<string, EncodedResource>();
     const hash = createHash("sha256");
@@ -94,15 +95,6 @@ export class ResourceEncoder {
     return prepared;
   }
 
-  #unchanged(prepared: PreparedType, map: ResourceMap): boolean {
-    if (prepared.resources.size !== map.size) return false;
-    for (const [name, message] of map) {
-      const encoded = prepared.resources.get(name);
-      if (!encoded || this.#byMessage.get(message) !== encoded) return false;
-    }
-    return true;
-  }
-
   /** How many messages were encoded, and how many encodes a shared message saved. */
   stats(): { encodes: number; reused: number } {
     return { encodes: this.#encodes, reused: this.#reused };
@@ -114,6 +106,39 @@ const EMPTY_VERSION = shortHash("");
 /** The type's resources in `snapshot`; a type the snapshot lacks has none. */
 export function preparedType(snapshot: PreparedSnapshot, typeUrl: string): PreparedType {
   return snapshot.types.get(typeUrl) ?? { typeUrl, version: EMPTY_VERSION, resources: new Map() };
+}
+
+/** What changed from one PreparedType to the next: the same for every stream that held `from`. */
+export interface TypeDiff {
+  /** Names that are new in `to` or have another version there, sorted. */
+  readonly changed: readonly string[];
+  /** Names of `from` that `to` lacks. */
+  readonly removed: readonly string[];
+}
+
+const diffs = new WeakMap<PreparedType, WeakMap<PreparedType, TypeDiff>>();
+
+/**
+ * The diff between two versions of a type, memoized: 1,000 streams that all held `from`
+ * share one walk over the resources, and each then looks only at what changed.
+ */
+export function typeDiff(from: PreparedType, to: PreparedType): TypeDiff {
+  let byFrom = diffs.get(to);
+  const hit = byFrom?.get(from);
+  if (hit) return hit;
+  const changed: string[] = [];
+  const removed: string[] = [];
+  for (const [name, r] of to.resources) {
+    if (from.resources.get(name)?.version !== r.version) changed.push(name);
+  }
+  for (const name of from.resources.keys()) if (!to.resources.has(name)) removed.push(name);
+  const diff = { changed, removed };
+  if (!byFrom) {
+    byFrom = new WeakMap();
+    diffs.set(to, byFrom);
+  }
+  byFrom.set(from, diff);
+  return diff;
 }
 
 export interface SnapshotCacheOptions {

@@ -11,7 +11,7 @@
 
 import type { XdsMessage } from "../../api/xds-proto.js";
 import type { PreparedSnapshot } from "./cache.js";
-import { preparedType } from "./cache.js";
+import { preparedType, typeDiff } from "./cache.js";
 import { AdsStream, type AdsStreamOptions } from "./stream.js";
 import type { NonceVerdict, TypeSubscription } from "./stream-state.js";
 
@@ -60,22 +60,34 @@ export class DeltaStream extends AdsStream {
 
   protected override respond(sub: TypeSubscription, snapshot: PreparedSnapshot): void {
     const type = preparedType(snapshot, sub.typeUrl);
-    if (!sub.pending && sub.seenTypeVersion === type.version) return;
-    sub.seenTypeVersion = type.version;
+    const seen = sub.seenType;
+    if (!sub.pending && seen?.version === type.version) return;
+    sub.seenType = type;
     const answerEmpty = sub.pending && sub.wildcard && sub.lastSent === undefined;
-    sub.pending = false;
 
     const resources: { name: string; version: string; resource: XdsMessage }[] = [];
     const removed: string[] = [];
-    for (const [name, version] of sub.known) {
-      if (!sub.covers(name)) sub.known.delete(name);
-      else if (!type.resources.has(name)) removed.push(name);
-      else if (type.resources.get(name)?.version !== version) resources.push(entry(name));
+    if (!sub.pending && seen !== undefined) {
+      // A push: only what changed since the type this stream last saw can differ.
+      const diff = typeDiff(seen, type);
+      for (const name of diff.removed) if (sub.known.has(name)) removed.push(name);
+      for (const name of diff.changed) {
+        if (sub.covers(name) && sub.known.get(name) !== type.resources.get(name)?.version) {
+          resources.push(entry(name));
+        }
+      }
+    } else {
+      for (const [name, version] of sub.known) {
+        if (!sub.covers(name)) sub.known.delete(name);
+        else if (!type.resources.has(name)) removed.push(name);
+        else if (type.resources.get(name)?.version !== version) resources.push(entry(name));
+      }
+      const candidates = sub.wildcard ? type.resources.keys() : sub.names.values();
+      for (const name of candidates) {
+        if (!sub.known.has(name) && type.resources.has(name)) resources.push(entry(name));
+      }
     }
-    const candidates = sub.wildcard ? type.resources.keys() : sub.names.values();
-    for (const name of candidates) {
-      if (!sub.known.has(name) && type.resources.has(name)) resources.push(entry(name));
-    }
+    sub.pending = false;
     if (resources.length === 0 && removed.length === 0 && !answerEmpty) return;
 
     for (const r of resources) sub.known.set(r.name, r.version);

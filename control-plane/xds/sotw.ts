@@ -8,8 +8,8 @@
 // so an unchanged type is not resent.
 
 import { TypeUrl, type XdsMessage } from "../../api/xds-proto.js";
-import type { EncodedResource, PreparedSnapshot, PreparedType } from "./cache.js";
-import { preparedType } from "./cache.js";
+import type { EncodedResource, PreparedSnapshot, PreparedType, TypeDiff } from "./cache.js";
+import { preparedType, typeDiff } from "./cache.js";
 import { AdsStream, type AdsStreamOptions } from "./stream.js";
 import type { NonceVerdict, TypeSubscription } from "./stream-state.js";
 
@@ -39,30 +39,60 @@ export class SotwStream extends AdsStream {
 
   protected override respond(sub: TypeSubscription, snapshot: PreparedSnapshot): void {
     const type = preparedType(snapshot, sub.typeUrl);
-    if (!sub.pending && sub.seenTypeVersion === type.version) return;
-    sub.seenTypeVersion = type.version;
+    const seen = sub.seenType;
+    if (!sub.pending && seen?.version === type.version) return;
+    sub.seenType = type;
+    if (!WHOLE_STATE_TYPES.has(sub.typeUrl)) {
+      if (!sub.pending && seen !== undefined) this.#pushChanges(sub, typeDiff(seen, type), type);
+      else this.#answer(sub, type);
+      return;
+    }
     const view = viewOf(sub, type);
     const key = viewKey(sub, type, view);
     if (!sub.pending && key === sub.sentViewKey) return;
-    // A named type with nothing to show and nothing shown yet: wait for a name to appear.
-    const neverShown = sub.sentViewKey === undefined || sub.sentViewKey === "";
-    if (view.length === 0 && !WHOLE_STATE_TYPES.has(sub.typeUrl) && !sub.wildcard && neverShown) {
-      return;
-    }
-    const push = !sub.pending && !WHOLE_STATE_TYPES.has(sub.typeUrl);
-    const sent = push ? view.filter(([name, r]) => sub.known.get(name) !== r.version) : view;
     sub.pending = false;
     sub.sentViewKey = key;
+    this.#send(sub, type, view);
+  }
+
+  /** A grouped type, asked for: every subscribed resource that exists. */
+  #answer(sub: TypeSubscription, type: PreparedType): void {
+    const view = viewOf(sub, type);
+    // Nothing to show and nothing shown yet: wait (still pending) for a name to appear.
+    if (view.length === 0 && !sub.wildcard && sub.known.size === 0) return;
+    sub.pending = false;
+    this.#send(sub, type, view);
+  }
+
+  /**
+   * A grouped type, pushed: only the subscribed resources that changed since `type`'s
+   * predecessor. Only removals: SotW cannot say "gone" for a grouped type (the proxy drops
+   * it with the cluster or listener that named it), so there is nothing to send.
+   */
+  #pushChanges(sub: TypeSubscription, diff: TypeDiff, type: PreparedType): void {
+    for (const name of diff.removed) sub.known.delete(name);
+    const sent: ViewEntry[] = [];
+    for (const name of diff.changed) {
+      const resource = type.resources.get(name);
+      if (resource === undefined || !sub.covers(name)) continue;
+      sub.known.set(name, resource.version);
+      sent.push([name, resource]);
+    }
+    if (sent.length > 0) this.#emitView(sub, type, sent);
+  }
+
+  #send(sub: TypeSubscription, type: PreparedType, view: readonly ViewEntry[]): void {
     sub.known.clear();
     for (const [name, r] of view) sub.known.set(name, r.version);
-    // Only removals: SotW cannot say "gone" for a grouped type (the proxy drops it with the
-    // cluster or listener that named it), so there is nothing to send.
-    if (sent.length === 0 && view.length > 0) return;
+    this.#emitView(sub, type, view);
+  }
+
+  #emitView(sub: TypeSubscription, type: PreparedType, view: readonly ViewEntry[]): void {
     this.emit(sub, type.version, (nonce) => ({
       version_info: type.version,
       type_url: sub.typeUrl,
       nonce,
-      resources: sent.map(([, r]) => r.any),
+      resources: view.map(([, r]) => r.any),
     }));
   }
 }
@@ -73,6 +103,9 @@ export class SotwStream extends AdsStream {
  * named one means no names. Returns whether the subscription changed.
  */
 function applyNames(sub: TypeSubscription, names: readonly string[], first: boolean): boolean {
+  // An ACK repeats the list it had: with 1,000 EDS names, worth seeing without a Set.
+  if (!first && sameList(names, sub.requested)) return false;
+  sub.requested = names;
   if (first) sub.legacyWildcard = names.length === 0;
   else if (names.length > 0) sub.legacyWildcard = false;
   const wildcard = names.includes("*") || (names.length === 0 && sub.legacyWildcard);
@@ -90,6 +123,12 @@ function applyNames(sub: TypeSubscription, names: readonly string[], first: bool
   sub.names.clear();
   for (const n of explicit) sub.names.add(n);
   return changed;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 type ViewEntry = readonly [name: string, resource: EncodedResource];

@@ -3,6 +3,7 @@
 // proxy ACKed or NACKed; and the registry of live streams that the admin endpoint reads.
 
 import type { XdsMessage } from "../../api/xds-proto.js";
+import type { PreparedType } from "./cache.js";
 import type { XdsProtocol } from "./callbacks.js";
 
 export interface NackRecord {
@@ -21,10 +22,15 @@ export class TypeSubscription {
   requests = 0;
   /** A response is owed (first request, subscription change) regardless of versions. */
   pending = false;
-  /** The PreparedType version last looked at: unchanged and not pending → nothing to do. */
-  seenTypeVersion: string | undefined;
-  /** SotW: identity of the last view sent (names and versions). */
+  /**
+   * The PreparedType last looked at: same version and not pending → nothing to do; a new
+   * one → push what changed since (typeDiff, computed once for all streams).
+   */
+  seenType: PreparedType | undefined;
+  /** SotW Listener/Cluster: identity of the last view sent (names and versions). */
   sentViewKey: string | undefined;
+  /** SotW: the resource_names of the last request as sent, to see an unchanged list fast. */
+  requested: readonly string[] = [];
   /**
    * Resource name → version the proxy holds, as far as the server knows (delta), or was last
    * sent (SotW: pushes of the grouped types carry only what differs from it).

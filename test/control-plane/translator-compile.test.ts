@@ -375,3 +375,49 @@ describe("the trellis.dev/lb-policy annotation", () => {
     );
   });
 });
+
+describe("compiling again with the previous compile", () => {
+  const model = fixtureModel();
+  const first = compileMesh(model, OPTIONS);
+  const types = (s: Snapshot) => [...s.resources.values()];
+  const node = sidecarNode("shop", "frontend-7d4f9");
+
+  it("keeps every map and message of an unchanged model, and its versions", () => {
+    const again = compileMesh(fixtureModel(), OPTIONS, first);
+    assert.equal(again.digest, first.digest);
+    for (const key of Object.keys(first.shared) as (keyof typeof first.shared)[]) {
+      assert.equal(again.shared[key], first.shared[key], `shared.${key} is the same object`);
+    }
+    const before = snapshotFor(first, node);
+    const after = snapshotFor(again, node);
+    assert.equal(after.version, before.version);
+    types(after).forEach((map, i) => {
+      assert.equal(map, types(before)[i], "the sidecar's own maps are kept too");
+    });
+  });
+
+  it("makes new objects only for what changed: one endpoint, one assignment", () => {
+    const moved = structuredClone(model.endpointSlices[0]) as EndpointSlice;
+    const first0 = moved.endpoints[0];
+    assert.ok(first0);
+    first0.addresses = ["10.244.9.9"];
+    const changed = compileMesh(
+      { ...model, endpointSlices: [moved, ...model.endpointSlices.slice(1)] },
+      OPTIONS,
+      first,
+    );
+    assert.notEqual(changed.digest, first.digest);
+    assert.equal(changed.shared.sidecarClusters, first.shared.sidecarClusters);
+    assert.equal(changed.shared.routes, first.shared.routes);
+    assert.equal(changed.shared.outboundListener, first.shared.outboundListener);
+    const eds = changed.shared.loadAssignments;
+    assert.notEqual(eds, first.shared.loadAssignments);
+    const differing = [...eds].filter(([name, m]) => first.shared.loadAssignments.get(name) !== m);
+    assert.deepEqual(
+      differing.map(([name]) => name),
+      ["outbound|80||frontend.shop.svc.cluster.local"],
+    );
+    assert.match(json(differing[0]?.[1]), /10\.244\.9\.9/);
+    assert.notEqual(snapshotFor(changed, node).version, snapshotFor(first, node).version);
+  });
+});

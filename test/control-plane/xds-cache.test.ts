@@ -33,14 +33,22 @@ describe("SnapshotCache", () => {
     assert.equal(cache.nodeIds().length, 100);
   });
 
-  it("redoes a shared ResourceMap that was changed in place", () => {
+  it("prepares a shared ResourceMap once, a new Map again, and a map that grew in place again", () => {
     const cache = new SnapshotCache();
-    const snap = snapshot("v1", { clusters: [cluster("a")] });
-    const before = preparedType(cache.setSnapshot("n", snap), TypeUrl.Cluster).version;
-    (snap.resources.get(TypeUrl.Cluster) as Map<string, unknown>).set("b", cluster("b"));
-    const after = preparedType(cache.setSnapshot("n", snap), TypeUrl.Cluster);
-    assert.notEqual(after.version, before);
-    assert.deepEqual([...after.resources.keys()], ["a", "b"]);
+    const a = cluster("a");
+    const snap = snapshot("v1", { clusters: [a] });
+    const first = preparedType(cache.setSnapshot("n", snap), TypeUrl.Cluster);
+    assert.equal(preparedType(cache.setSnapshot("m", snap), TypeUrl.Cluster), first);
+    const changed = preparedType(
+      cache.setSnapshot("n", snapshot("v2", { clusters: [a, cluster("b")] })),
+      TypeUrl.Cluster,
+    );
+    assert.notEqual(changed.version, first.version);
+    assert.deepEqual([...changed.resources.keys()], ["a", "b"]);
+    (snap.resources.get(TypeUrl.Cluster) as Map<string, unknown>).set("c", cluster("c"));
+    const grown = preparedType(cache.setSnapshot("m", snap), TypeUrl.Cluster);
+    assert.deepEqual([...grown.resources.keys()], ["a", "c"]);
+    assert.equal(cache.encoder.stats().encodes, 3, "a, b and c, each once");
   });
 
   it("derives type and resource versions from content, not from object identity", () => {
