@@ -21,15 +21,47 @@ export interface ClientsRequest {
 }
 
 export type ClientsReport =
-  | { readonly kind: "ready"; readonly proxies: number }
+  | { readonly kind: "ready"; readonly proxies: number; readonly retries: number }
   | { readonly kind: "error"; readonly message: string };
 
+// Requests that are already bytes go out as they are: a SotW ACK repeats the 1,000 names of
+// its subscription, encoded once per subscription here, as cheaply as Envoy's C++ would.
+const definition = adsServiceDefinition();
+const passBytes =
+  (serialize: (m: XdsMessage) => Buffer) =>
+  (m: XdsMessage | Buffer): Buffer =>
+    Buffer.isBuffer(m) ? m : serialize(m);
 const Ads = grpc.makeGenericClientConstructor(
-  adsServiceDefinition() as unknown as grpc.ServiceDefinition,
+  {
+    StreamAggregatedResources: {
+      ...definition.StreamAggregatedResources,
+      requestSerialize: passBytes(definition.StreamAggregatedResources.requestSerialize),
+    },
+    DeltaAggregatedResources: {
+      ...definition.DeltaAggregatedResources,
+      requestSerialize: passBytes(definition.DeltaAggregatedResources.requestSerialize),
+    },
+  } as unknown as grpc.ServiceDefinition,
   "AggregatedDiscoveryService",
 );
 
-type Call = grpc.ClientDuplexStream<XdsMessage, XdsMessage>;
+/** DiscoveryRequest.resource_names (field 3), encoded. */
+function encodeNames(names: readonly string[]): Buffer {
+  const w = protobuf.Writer.create();
+  for (const name of names) w.uint32((3 << 3) | 2).string(name);
+  return Buffer.from(w.finish());
+}
+
+/** A SotW ACK: version_info (1), type_url (4), response_nonce (5), then the names. */
+function encodeAck(version: string, typeUrl: string, nonce: string, names: Buffer): Buffer {
+  const w = protobuf.Writer.create();
+  if (version) w.uint32((1 << 3) | 2).string(version);
+  w.uint32((4 << 3) | 2).string(typeUrl);
+  w.uint32((5 << 3) | 2).string(nonce);
+  return Buffer.concat([w.finish(), names]);
+}
+
+type Call = grpc.ClientDuplexStream<XdsMessage | Buffer, XdsMessage>;
 
 /** The node a simulated sidecar sends: the metadata keys of an Istio proxy. */
 export function proxyNode(i: number, namespaces: number): XdsMessage {
@@ -70,33 +102,62 @@ const NEEDED = [
   TypeUrl.RouteConfiguration,
 ] as const;
 
+/**
+ * One sidecar's ADS stream. A stream that fails before the proxy is in sync is opened again
+ * after a jittered backoff, as Envoy does (a control plane under a connection storm resets
+ * some); one that fails later is reported, since the measurement would be wrong.
+ */
 class SimulatedProxy {
-  readonly #call: Call;
-  readonly #names = new Map<string, string[]>();
+  #call!: Call;
+  /** Per type, the subscription's resource_names, encoded for the ACKs. */
+  readonly #names = new Map<string, Buffer>();
   readonly #acked = new Set<string>();
   #first = true;
   #closing = false;
   #ready = false;
+  #attempt = 0;
 
   constructor(
-    client: grpc.Client & Record<string, () => Call>,
+    readonly client: grpc.Client & Record<string, () => Call>,
     readonly protocol: "sotw" | "delta",
     readonly node: XdsMessage,
     readonly onReady: () => void,
     readonly onError: (e: Error) => void,
+    readonly onRetry: () => void,
   ) {
-    this.#call = (
-      protocol === "sotw"
-        ? client.StreamAggregatedResources?.()
-        : client.DeltaAggregatedResources?.()
+    this.#open();
+  }
+
+  #open(): void {
+    const call = (
+      this.protocol === "sotw"
+        ? this.client.StreamAggregatedResources?.()
+        : this.client.DeltaAggregatedResources?.()
     ) as Call;
-    this.#call.on("data", (r: XdsMessage) => this.#onResponse(r));
-    this.#call.on("error", (e: grpc.ServiceError) => {
-      if (!this.#closing) onError(e);
+    this.#call = call;
+    this.#first = true;
+    this.#names.clear();
+    this.#acked.clear();
+    call.on("data", (r: XdsMessage) => {
+      if (call === this.#call) this.#onResponse(r);
     });
-    this.#call.on("end", () => {
-      if (!this.#closing) onError(new Error("the server ended the stream"));
-    });
+    let failedOnce = false;
+    const failed = (e: Error) => {
+      if (this.#closing || call !== this.#call || failedOnce) return;
+      failedOnce = true;
+      if (this.#ready) {
+        this.onError(e);
+        return;
+      }
+      this.#attempt++;
+      this.onRetry();
+      const backoff = Math.min(5_000, 100 * 2 ** this.#attempt) * (0.5 + Math.random());
+      setTimeout(() => {
+        if (!this.#closing) this.#open();
+      }, backoff);
+    };
+    call.on("error", failed);
+    call.on("end", () => failed(new Error("the server ended the stream")));
     this.#subscribe(TypeUrl.Cluster, ["*"]);
     this.#subscribe(TypeUrl.Listener, ["*"]);
   }
@@ -111,7 +172,7 @@ class SimulatedProxy {
   }
 
   #subscribe(typeUrl: string, names: string[]): void {
-    this.#names.set(typeUrl, names);
+    this.#names.set(typeUrl, encodeNames(names));
     if (this.protocol === "sotw") {
       this.#send({ type_url: typeUrl, resource_names: names });
     } else {
@@ -122,12 +183,8 @@ class SimulatedProxy {
   #onResponse(r: XdsMessage): void {
     const typeUrl = r.type_url as string;
     if (this.protocol === "sotw") {
-      this.#call.write({
-        type_url: typeUrl,
-        version_info: r.version_info,
-        response_nonce: r.nonce,
-        resource_names: this.#names.get(typeUrl) ?? [],
-      });
+      const names = this.#names.get(typeUrl) ?? Buffer.alloc(0);
+      this.#call.write(encodeAck(String(r.version_info ?? ""), typeUrl, String(r.nonce), names));
     } else {
       this.#call.write({ type_url: typeUrl, response_nonce: r.nonce });
     }
@@ -156,36 +213,42 @@ class SimulatedProxy {
   }
 }
 
-async function run(req: ClientsRequest): Promise<void> {
+/**
+ * Proxies connect as a rollout brings them up: at most CONNECTING at a time per process
+ * are still waiting for their first configuration, the next one starting as one is in
+ * sync. (All at once, the control plane's accept queue overflows and the kernel resets
+ * connections: a reconnect storm, which is a different benchmark.)
+ */
+const CONNECTING = 50;
+
+function run(req: ClientsRequest): void {
   const clients: grpc.Client[] = [];
   const proxies: SimulatedProxy[] = [];
   let ready = 0;
+  let retries = 0;
+  let started = 0;
   const report = (r: ClientsReport) => process.send?.(r);
   const onError = (e: Error) => report({ kind: "error", message: e.message });
-  // Connect in batches, as a rollout would, rather than all in one instant.
-  const BATCH = 50;
-  for (let i = 0; i < req.count; i += BATCH) {
-    for (let j = i; j < Math.min(req.count, i + BATCH); j++) {
+  const onReady = () => {
+    if (++ready === req.count) report({ kind: "ready", proxies: ready, retries });
+    else startMore();
+  };
+  const startMore = () => {
+    while (started < req.count && started - ready < CONNECTING) {
       // One connection per proxy (a local subchannel pool: grpc-js would otherwise share one).
       const client = new Ads(req.target, grpc.credentials.createInsecure(), {
         "grpc.use_local_subchannel_pool": 1,
         "grpc.max_receive_message_length": 256 * 1024 * 1024,
       }) as unknown as grpc.Client & Record<string, () => Call>;
       clients.push(client);
+      const node = proxyNode(req.first + started, req.namespaces);
       proxies.push(
-        new SimulatedProxy(
-          client,
-          req.protocol,
-          proxyNode(req.first + j, req.namespaces),
-          () => {
-            if (++ready === req.count) report({ kind: "ready", proxies: ready });
-          },
-          onError,
-        ),
+        new SimulatedProxy(client, req.protocol, node, onReady, onError, () => retries++),
       );
+      started++;
     }
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  };
+  startMore();
   process.on("message", (m: { kind?: string }) => {
     if (m.kind !== "stop") return;
     for (const p of proxies) p.close();
@@ -195,8 +258,10 @@ async function run(req: ClientsRequest): Promise<void> {
 }
 
 process.once("message", (req: ClientsRequest) => {
-  run(req).catch((e: Error) => {
-    process.send?.({ kind: "error", message: e.message } satisfies ClientsReport);
+  try {
+    run(req);
+  } catch (e) {
+    process.send?.({ kind: "error", message: (e as Error).message } satisfies ClientsReport);
     process.exit(1);
-  });
+  }
 });

@@ -19,7 +19,6 @@ import { TypeUrl } from "../api/xds-proto.js";
 import { MeshController } from "../control-plane/mesh-controller.js";
 import { DEFAULT_OPTIONS } from "../control-plane/translator/index.js";
 import { SnapshotCache } from "../control-plane/xds/cache.js";
-import { silentLogger } from "../control-plane/xds/callbacks.js";
 import { startXdsServer } from "../control-plane/xds/server.js";
 import type { ClientsReport, ClientsRequest } from "./xds-clients.js";
 
@@ -96,6 +95,8 @@ interface Result {
   proxies: number;
   protocol: "sotw" | "delta";
   connectSeconds: number;
+  /** Streams the simulated proxies had to open again while connecting (reset by the server). */
+  retries: number;
   p50: number;
   p99: number;
   max: number;
@@ -150,6 +151,7 @@ async function runOne(
   const per = Math.ceil(proxies / opts.workers);
   const readies: Promise<void>[] = [];
   const errors: string[] = [];
+  let retries = 0;
   for (let w = 0; w < opts.workers && w * per < proxies; w++) {
     const child = fork(join(import.meta.dirname, "xds-clients.js"), [], {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
@@ -158,8 +160,10 @@ async function runOne(
     readies.push(
       new Promise((resolve, reject) => {
         child.on("message", (m: ClientsReport) => {
-          if (m.kind === "ready") resolve();
-          else {
+          if (m.kind === "ready") {
+            retries += m.retries;
+            resolve();
+          } else {
             errors.push(m.message);
             reject(new Error(`simulated proxies: ${m.message}`));
           }
@@ -249,6 +253,7 @@ async function runOne(
       proxies,
       protocol,
       connectSeconds,
+      retries,
       p50: median(times.map((t) => pct(t, 50))),
       p99: median(times.map((t) => pct(t, 99))),
       max: median(times.map((t) => t[t.length - 1] ?? 0)),
@@ -371,7 +376,7 @@ export async function benchXds(argv: readonly string[]): Promise<number> {
         });
         results.push(r);
         console.log(
-          `  ${String(proxies).padStart(5)} proxies ${protocol.padEnd(5)}  synced in ${r.connectSeconds.toFixed(1)} s; one endpoint change → all ACKed: p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, max ${ms(r.max)}; control plane ${r.cpuSecondsPerChange.toFixed(2)} CPU s per change, ${r.heapPerProxyKiB.toFixed(0)} KiB heap per proxy, ${r.rssMiB.toFixed(0)} MiB RSS in all`,
+          `  ${String(proxies).padStart(5)} proxies ${protocol.padEnd(5)}  synced in ${r.connectSeconds.toFixed(1)} s${r.retries ? ` (${r.retries} streams reopened)` : ""}; one endpoint change → all ACKed: p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, max ${ms(r.max)}; control plane ${r.cpuSecondsPerChange.toFixed(2)} CPU s per change, ${r.heapPerProxyKiB.toFixed(0)} KiB heap per proxy, ${r.rssMiB.toFixed(0)} MiB RSS in all`,
         );
       } catch (err) {
         console.log(

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { TypeUrl, unpackAny } from "../../api/xds-proto.js";
-import { preparedType, SnapshotCache } from "../../control-plane/xds/cache.js";
+import { preparedType, SnapshotCache, typeDiff } from "../../control-plane/xds/cache.js";
 import { XdsError } from "../../control-plane/xds/errors.js";
 import { cla, cluster, HCM, listener, snapshot } from "./xds-fixtures.js";
 
@@ -49,6 +49,20 @@ describe("SnapshotCache", () => {
     const grown = preparedType(cache.setSnapshot("m", snap), TypeUrl.Cluster);
     assert.deepEqual([...grown.resources.keys()], ["a", "c"]);
     assert.equal(cache.encoder.stats().encodes, 3, "a, b and c, each once");
+  });
+
+  it("diffs two versions of a type once for every stream: changed, new and removed names", () => {
+    const cache = new SnapshotCache();
+    const eds = (clas: ReturnType<typeof cla>[]) =>
+      typeIn(cache, "n", TypeUrl.ClusterLoadAssignment) &&
+      preparedType(cache.setSnapshot("n", snapshot("v", { clas })), TypeUrl.ClusterLoadAssignment);
+    cache.setSnapshot("n", snapshot("v0", {}));
+    const before = eds([cla("a"), cla("b"), cla("c")]);
+    const after = eds([cla("a"), cla("b", "10.0.0.2"), cla("d")]);
+    const diff = typeDiff(before, after);
+    assert.deepEqual(diff, { changed: ["b", "d"], removed: ["c"] });
+    assert.equal(typeDiff(before, after), diff, "memoized per pair of types");
+    assert.deepEqual(typeDiff(after, after), { changed: [], removed: [] });
   });
 
   it("derives type and resource versions from content, not from object identity", () => {
