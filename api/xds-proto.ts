@@ -142,6 +142,62 @@ const DECODED: protobuf.IConversionOptions = {
 
 const ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService";
 
+/** DiscoveryRequest.resource_names: field 3, length-delimited. */
+const RESOURCE_NAMES_TAG = (3 << 3) | 2;
+/** Below this many bytes of names, decoding them is cheaper than looking them up. */
+const SHARED_NAMES_MIN_BYTES = 1024;
+const SHARED_NAMES_MAX_LISTS = 256;
+const sharedNames = new Map<string, readonly string[]>();
+
+/**
+ * A DiscoveryRequest whose resource_names are decoded once per distinct list. A SotW proxy
+ * repeats its whole subscription in every ACK — after one endpoint change, 1,000 sidecars
+ * each send their 1,000 EDS names — and the sidecars of a namespace mostly subscribe to the
+ * same names. So the bytes of the names are looked up among the recent lists (a frozen
+ * array, shared: callers never change a request), and only the rest of the message is
+ * decoded each time.
+ */
+function decodeDiscoveryRequest(type: protobuf.Type, buf: Buffer): XdsMessage {
+  const reader = protobuf.Reader.create(buf);
+  let start = -1;
+  let end = -1;
+  let contiguous = true;
+  while (reader.pos < reader.len) {
+    const at = reader.pos;
+    const tag = reader.uint32();
+    if (tag === RESOURCE_NAMES_TAG) {
+      reader.skip(reader.uint32());
+      if (start === -1) start = at;
+      else if (at !== end) contiguous = false;
+      end = reader.pos;
+    } else {
+      reader.skipType(tag & 7);
+    }
+  }
+  if (start === -1 || !contiguous || end - start < SHARED_NAMES_MIN_BYTES) {
+    return type.toObject(type.decode(buf), DECODED) as XdsMessage;
+  }
+  const key = buf.toString("latin1", start, end);
+  let names = sharedNames.get(key);
+  if (names === undefined) {
+    const r = protobuf.Reader.create(buf.subarray(start, end));
+    const list: string[] = [];
+    while (r.pos < r.len) {
+      r.uint32();
+      list.push(r.string());
+    }
+    names = Object.freeze(list);
+    if (sharedNames.size >= SHARED_NAMES_MAX_LISTS) {
+      sharedNames.delete(sharedNames.keys().next().value as string);
+    }
+    sharedNames.set(key, names);
+  }
+  const rest = Buffer.concat([buf.subarray(0, start), buf.subarray(end)]);
+  const message = type.toObject(type.decode(rest), DECODED) as XdsMessage;
+  message.resource_names = names;
+  return message;
+}
+
 /**
  * The AggregatedDiscoveryService for @grpc/grpc-js (a ServiceDefinition: pass it to
  * `server.addService` or `makeGenericClientConstructor`). Messages are plain objects with
@@ -149,6 +205,8 @@ const ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService";
  */
 export function adsServiceDefinition() {
   const req = codec<XdsMessage>("envoy.service.discovery.v3.DiscoveryRequest");
+  req.deserialize = (buf: Buffer) =>
+    decodeDiscoveryRequest(messageType("envoy.service.discovery.v3.DiscoveryRequest"), buf);
   const res = codec<XdsMessage>("envoy.service.discovery.v3.DiscoveryResponse");
   const dreq = codec<XdsMessage>("envoy.service.discovery.v3.DeltaDiscoveryRequest");
   const dres = codec<XdsMessage>("envoy.service.discovery.v3.DeltaDiscoveryResponse");

@@ -126,6 +126,7 @@ function applyNames(sub: TypeSubscription, names: readonly string[], first: bool
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true; // decoded once and shared (see decodeDiscoveryRequest)
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
