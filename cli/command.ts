@@ -107,3 +107,16 @@ export async function dispatch(
   if (!cmd.run) throw new UsageError("nothing to run", path);
   return cmd.run({ ...parsed, ...io });
 }
+
+/** Resolves on SIGINT or SIGTERM: how long-running commands (control-plane, sidecar) wait. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+      resolve(sig);
+    };
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
+  });
+}

@@ -10,7 +10,7 @@ import {
   DEFAULT_TOKEN_KEY_FILE,
   startControlPlane,
 } from "../control-plane/control-plane.js";
-import { type Command, type Invocation, UsageError } from "./command.js";
+import { type Command, type Invocation, UsageError, untilSignal } from "./command.js";
 
 const PATH = "trellis control-plane";
 
@@ -22,19 +22,6 @@ function portFlag(inv: Invocation, name: string, fallback: number): number {
     throw new UsageError(`--${name} ${JSON.stringify(text)} is not a port (0-65535)`, PATH);
   }
   return port;
-}
-
-/** Resolves on SIGINT or SIGTERM. */
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals) => {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
-      resolve(sig);
-    };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
-  });
 }
 
 export const controlPlaneCommand: Command = {

@@ -5,12 +5,15 @@ import { CertError } from "../certs/index.js";
 import { CniError, InstallError } from "../cni-redirect/index.js";
 import { TokenKeyError } from "../control-plane/ca/index.js";
 import { XdsError } from "../control-plane/xds/errors.js";
+import { BootstrapError } from "../sidecar/bootstrap.js";
+import { IdentityError } from "../sidecar/identity.js";
 import { caCommand } from "./ca.js";
 import { cniCommand } from "./cni.js";
 import { type Command, dispatch, UsageError } from "./command.js";
 import { controlPlaneCommand, tokenCommand } from "./control-plane.js";
 import { demoCommand } from "./demo.js";
 import { redirectCommand } from "./redirect.js";
+import { sidecarCommand } from "./sidecar.js";
 
 export const trellis: Command = {
   name: "trellis",
@@ -19,6 +22,7 @@ export const trellis: Command = {
     demoCommand,
     controlPlaneCommand,
     tokenCommand,
+    sidecarCommand,
     caCommand,
     redirectCommand,
     cniCommand,
@@ -47,7 +51,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       io.err(`trellis: ${err.code}: ${err.message}`);
       return 1;
     }
+    if (err instanceof BootstrapError) {
+      io.err(`trellis: ${err.code}:\n  ${err.problems.join("\n  ")}`);
+      return 2;
+    }
     if (
+      err instanceof IdentityError ||
       err instanceof CertError ||
       err instanceof TokenKeyError ||
       err instanceof FileSourceError ||

@@ -1,0 +1,164 @@
+// The sidecar's control side, wired: the identity from the CA service, the xDS client on
+// the control plane's ADS (over TLS with that identity when the mesh root is known), and
+// the admin port (:15000) that says whether both are in. The proxy's listeners run on
+// what this provides: `identity.current` and `xds.config`, and their change events.
+
+import { readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { PeerCertificate } from "node:tls";
+import * as grpc from "@grpc/grpc-js";
+import { type Bootstrap, spiffeIdOf, xdsNode } from "./bootstrap.js";
+import { caClient } from "./ca-client.js";
+import { WorkloadIdentity } from "./identity.js";
+import { XdsClient } from "./xds/client.js";
+import { grpcTransport } from "./xds/grpc-transport.js";
+
+export interface SidecarAgentOptions {
+  readonly bootstrap: Bootstrap;
+  /** Default 15000; 0: any free port. */
+  readonly adminPort?: number;
+  readonly adminHost?: string;
+  readonly log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Reconnect backoff of the xDS stream (tests shorten it). */
+  readonly xdsBackoff?: { readonly baseMs?: number; readonly maxMs?: number };
+}
+
+export interface SidecarAgent {
+  readonly identity: WorkloadIdentity;
+  readonly xds: XdsClient;
+  readonly adminPort: number;
+  /** Config and certificate are in: what /ready answers. */
+  ready(): boolean;
+  close(): Promise<void>;
+}
+
+/** The control plane presents an SVID of the mesh's trust domain; nothing else will do. */
+function meshServerCheck(trustDomain: string) {
+  return (_host: string, cert: PeerCertificate): Error | undefined => {
+    const sans = (cert.subjectaltname ?? "").split(", ");
+    return sans.some((s) => s.startsWith(`URI:spiffe://${trustDomain}/`))
+      ? undefined
+      : new Error(`the control plane's certificate is not an SVID of ${trustDomain}`);
+  };
+}
+
+export async function startSidecarAgent(options: SidecarAgentOptions): Promise<SidecarAgent> {
+  const b = options.bootstrap;
+  const log = options.log ?? (() => {});
+  const root = b.caRootFile ? await readFile(b.caRootFile) : undefined;
+  const checkServerIdentity = meshServerCheck(b.trustDomain);
+  const ca = caClient({
+    address: b.controlPlane,
+    credentials: root
+      ? grpc.credentials.createSsl(root, null, null, { checkServerIdentity })
+      : grpc.credentials.createInsecure(),
+    token: () => readFile(b.tokenFile, "utf8"),
+  });
+  const identity = new WorkloadIdentity({
+    spiffeId: spiffeIdOf(b),
+    trustDomain: b.trustDomain,
+    sign: ca,
+    validitySeconds: Math.ceil(b.svidTtlMs / 1000),
+    log,
+  });
+  await identity.start();
+  log("got an SVID", {
+    spiffeId: identity.current?.spiffeId,
+    notAfter: identity.current?.notAfter,
+  });
+
+  const transport = grpcTransport(b.controlPlane, () => {
+    const svid = identity.current;
+    if (!root || !svid) return grpc.credentials.createInsecure();
+    return grpc.credentials.createSsl(root, Buffer.from(svid.keyPem), Buffer.from(svid.chainPem), {
+      checkServerIdentity,
+    });
+  });
+  const stopRenew = identity.onRotate((svid) => {
+    transport.renew();
+    log("SVID rotated", { serial: svid.serialHex, notAfter: svid.notAfter });
+  });
+  const xds = new XdsClient({
+    protocol: b.xds,
+    node: xdsNode(b),
+    open: transport.open,
+    log,
+    ...(options.xdsBackoff ? { backoff: options.xdsBackoff } : {}),
+  });
+  xds.start();
+
+  const ready = () => identity.current !== undefined && xds.synced;
+  const admin = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://admin");
+    const json = (status: number, body: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(`${JSON.stringify(body, null, 2)}\n`);
+    };
+    switch (url.pathname) {
+      case "/ready":
+        res.writeHead(ready() ? 200 : 503, { "content-type": "text/plain" });
+        res.end(ready() ? "LIVE\n" : "not ready: waiting for config and certificate\n");
+        return;
+      case "/config_dump":
+        return json(200, configDump(xds));
+      case "/certs": {
+        const svid = identity.current;
+        return json(200, {
+          spiffeId: svid?.spiffeId,
+          serial: svid?.serialHex,
+          notBefore: svid?.notBefore,
+          notAfter: svid?.notAfter,
+          rotations: identity.rotations,
+        });
+      }
+      default:
+        res.writeHead(404, { "content-type": "text/plain" });
+        res.end("not found: /ready, /config_dump, /certs\n");
+    }
+  });
+  await listen(admin, options.adminPort ?? 15000, options.adminHost ?? "127.0.0.1");
+  const adminPort = (admin.address() as AddressInfo).port;
+
+  return {
+    identity,
+    xds,
+    adminPort,
+    ready,
+    async close() {
+      stopRenew();
+      xds.close();
+      transport.close();
+      identity.close();
+      ca.close();
+      await new Promise<void>((r) => admin.close(() => r()));
+    },
+  };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/** The config in service, by type, as Envoy's /config_dump shows it (decoded resources). */
+function configDump(xds: XdsClient) {
+  const c = xds.config;
+  const dump = (m: ReadonlyMap<string, { message: unknown }>) =>
+    Object.fromEntries([...m].map(([name, r]) => [name, r.message]));
+  return {
+    status: xds.status(),
+    warming: c.warming,
+    listeners: dump(c.listeners),
+    routes: dump(c.routes),
+    clusters: dump(c.clusters),
+    endpoints: dump(c.endpoints),
+    // Secrets are shown by name only: private keys never leave the process.
+    secrets: [...c.secrets.keys()],
+  };
+}
