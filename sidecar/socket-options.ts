@@ -111,5 +111,5 @@ export function markedSocket(mark: number, host: string): Socket {
       `setsockopt(SO_MARK) failed: errno ${errno}${errno === 1 ? " (EPERM: needs CAP_NET_ADMIN)" : ""}`,
     );
   }
-  return new Socket({ fd, readable: true, writable: true });
+  return new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
 }

@@ -1,0 +1,147 @@
+// The concrete stage of L4: from a cluster name to the endpoint to connect to and how — the
+// cluster's endpoints (EDS, inline for STATIC, or the connection's original destination for
+// ORIGINAL_DST), picked round robin among the healthy ones, and the transport socket the
+// endpoint's metadata selects (transport_socket_matches: mTLS for endpoints with a
+// sidecar, plaintext for the rest). Errors are values with codes, mapped in one place.
+
+import type { XdsMessage } from "../../api/xds-proto.js";
+import type { XdsConfig } from "../xds/assemble.js";
+import { type UpstreamTls, upstreamTlsOf } from "./upstream.js";
+
+export type ClusterErrorCode = "CLUSTER_NOT_FOUND" | "NO_HEALTHY_UPSTREAM";
+
+export class ClusterError extends Error {
+  override readonly name = "ClusterError";
+  constructor(
+    readonly code: ClusterErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Target {
+  readonly cluster: string;
+  readonly address: string;
+  readonly port: number;
+  readonly tls?: UpstreamTls;
+  readonly connectTimeoutMs: number;
+}
+
+interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+  /** filter_metadata["envoy.transport_socket_match"], flattened to strings. */
+  readonly socketMatch: Readonly<Record<string, string>>;
+}
+
+const TLS_SOCKET = "envoy.transport_sockets.tls";
+const SOCKET_MATCH = "envoy.transport_socket_match";
+/** Envoy's default connect_timeout. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+/** Round-robin positions by cluster: the one piece of state the L4 picker keeps. */
+export class ClusterPicker {
+  readonly #next = new Map<string, number>();
+
+  pick(
+    config: XdsConfig,
+    clusterName: string,
+    originalDestination: { address: string; port: number },
+  ): Target {
+    const cluster = config.clusters.get(clusterName)?.message;
+    if (!cluster) {
+      throw new ClusterError("CLUSTER_NOT_FOUND", `no cluster ${clusterName} in the config`);
+    }
+    const connectTimeoutMs = durationMs(cluster.connect_timeout) ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    if (cluster.type === "ORIGINAL_DST") {
+      return { cluster: clusterName, ...originalDestination, connectTimeoutMs };
+    }
+    const assignment =
+      cluster.type === "EDS"
+        ? config.endpoints.get(edsName(cluster))?.message
+        : (cluster.load_assignment as XdsMessage | undefined);
+    const endpoints = healthyEndpoints(assignment);
+    if (endpoints.length === 0) {
+      throw new ClusterError(
+        "NO_HEALTHY_UPSTREAM",
+        `cluster ${clusterName} has no healthy endpoint`,
+      );
+    }
+    const i = (this.#next.get(clusterName) ?? 0) % endpoints.length;
+    this.#next.set(clusterName, i + 1);
+    const endpoint = endpoints[i] as Endpoint;
+    const tls = transportTls(cluster, endpoint);
+    return {
+      cluster: clusterName,
+      address: endpoint.address,
+      port: endpoint.port,
+      ...(tls ? { tls } : {}),
+      connectTimeoutMs,
+    };
+  }
+}
+
+const edsName = (cluster: XdsMessage) => {
+  const service = (cluster.eds_cluster_config as XdsMessage | undefined)?.service_name;
+  return typeof service === "string" && service ? service : String(cluster.name);
+};
+
+function healthyEndpoints(assignment: XdsMessage | undefined): Endpoint[] {
+  const out: Endpoint[] = [];
+  // Priority 0 only: failover to other priorities comes with the L7 balancers.
+  for (const locality of (assignment?.endpoints ?? []) as XdsMessage[]) {
+    if ((locality.priority ?? 0) !== 0) continue;
+    for (const lb of (locality.lb_endpoints ?? []) as XdsMessage[]) {
+      const health = lb.health_status ?? "UNKNOWN";
+      if (health !== "HEALTHY" && health !== "UNKNOWN") continue;
+      const socket = ((lb.endpoint as XdsMessage | undefined)?.address as XdsMessage | undefined)
+        ?.socket_address as XdsMessage | undefined;
+      if (!socket) continue;
+      const meta = ((lb.metadata as XdsMessage | undefined)?.filter_metadata ?? {}) as Record<
+        string,
+        XdsMessage
+      >;
+      out.push({
+        address: String(socket.address),
+        port: Number(socket.port_value),
+        socketMatch: flatStruct(meta[SOCKET_MATCH]),
+      });
+    }
+  }
+  return out;
+}
+
+/** A google.protobuf.Struct (decoded) of string values as a plain record. */
+function flatStruct(struct: XdsMessage | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  const fields = (struct?.fields ?? struct ?? {}) as Record<string, XdsMessage | string>;
+  for (const [k, v] of Object.entries(fields)) {
+    if (typeof v === "string") out[k] = v;
+    else if (v && typeof v === "object") {
+      const s = v.stringValue ?? v.string_value;
+      if (typeof s === "string") out[k] = s;
+    }
+  }
+  return out;
+}
+
+/** The TLS the endpoint gets: the first transport_socket_matches entry whose match it has. */
+function transportTls(cluster: XdsMessage, endpoint: Endpoint): UpstreamTls | undefined {
+  let socket = cluster.transport_socket as XdsMessage | undefined;
+  for (const m of (cluster.transport_socket_matches ?? []) as XdsMessage[]) {
+    const want = flatStruct(m.match as XdsMessage | undefined);
+    if (Object.entries(want).every(([k, v]) => endpoint.socketMatch[k] === v)) {
+      socket = m.transport_socket as XdsMessage | undefined;
+      break;
+    }
+  }
+  if (socket?.name !== TLS_SOCKET) return undefined;
+  return upstreamTlsOf((socket.typed_config ?? {}) as XdsMessage);
+}
+
+export function durationMs(d: unknown): number | undefined {
+  if (!d || typeof d !== "object") return undefined;
+  const { seconds = 0, nanos = 0 } = d as { seconds?: string | number; nanos?: number };
+  return Number(seconds) * 1000 + Math.round(Number(nanos) / 1e6);
+}

@@ -1,0 +1,261 @@
+// The sidecar's L4 listeners. Outbound (:15001) takes the connections the redirect rules
+// send it, recovers where each was going (SO_ORIGINAL_DST), finds the virtualOutbound
+// filter chain for that ClusterIP:port, and carries the bytes to an endpoint of the chain's
+// cluster — over mTLS when the endpoint has a sidecar. Inbound (:15006) sniffs TLS or
+// plaintext, terminates mTLS per the chain's DownstreamTlsContext (the PeerAuthentication),
+// applies the chain's RBAC (the AuthorizationPolicy) to the peer's SPIFFE ID and the port,
+// and forwards to the app. Each connection is a pipeline assembled in one function below;
+// every failure is a coded error, logged once, and the connection is reset.
+// HTTP connection managers (L7) are not handled here yet: such chains are refused.
+
+import { createServer, type Server, type Socket } from "node:net";
+import { TLSSocket } from "node:tls";
+import type { XdsMessage } from "../../api/xds-proto.js";
+import { SIDECAR } from "../../cni-redirect/redirect-config.js";
+import { evaluateRbac } from "../authz/rbac.js";
+import { type ConnectionFacts, selectFilterChain } from "../listeners/filter-chain.js";
+import { type Destination, originalDestination, SocketOptionError } from "../socket-options.js";
+import type { XdsClient } from "../xds/client.js";
+import type { ClusterPicker } from "./clusters.js";
+import { durationMs } from "./clusters.js";
+import { DEFAULT_IDLE_TIMEOUT_MS, pipeSockets } from "./pipe.js";
+import { peerIdentity, type TlsMaterial } from "./tls.js";
+import { connectUpstream } from "./upstream.js";
+
+export const VIRTUAL_OUTBOUND = "virtualOutbound";
+export const VIRTUAL_INBOUND = "virtualInbound";
+const TCP_PROXY = "envoy.filters.network.tcp_proxy";
+const NETWORK_RBAC = "envoy.filters.network.rbac";
+const HCM = "envoy.filters.network.http_connection_manager";
+/** How long an inbound connection may take to send its first bytes (Envoy's listener filter timeout). */
+const FIRST_BYTES_TIMEOUT_MS = 15_000;
+
+export interface ListenerDeps {
+  readonly xds: XdsClient;
+  readonly picker: ClusterPicker;
+  readonly material: TlsMaterial;
+  /** SO_MARK for upstream sockets, agreed with cni-redirect (0x539); none: uid 1337 exempts them. */
+  readonly mark?: number;
+  readonly log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** For tests: where a connection was going. Default: SO_ORIGINAL_DST, else the local address. */
+  readonly destinationOf?: (socket: Socket) => Destination;
+}
+
+export type ConnectionErrorCode =
+  | "NO_CONFIG"
+  | "NO_FILTER_CHAIN"
+  | "RBAC_DENIED"
+  | "L7_NOT_SUPPORTED"
+  | "DOWNSTREAM_TLS_FAILED"
+  | "REDIRECT_LOOP";
+
+class ConnectionError extends Error {
+  constructor(
+    readonly code: ConnectionErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The original destination; a connection that was not redirected keeps its own address. */
+export function destinationOf(socket: Socket): Destination {
+  try {
+    return originalDestination(socket);
+  } catch (err) {
+    if (!(err instanceof SocketOptionError) || err.code !== "ERR_NOT_REDIRECTED") throw err;
+    const v6 = socket.localFamily === "IPv6";
+    return { address: socket.localAddress ?? "", port: socket.localPort ?? 0, family: v6 ? 6 : 4 };
+  }
+}
+
+export function outboundListener(deps: ListenerDeps): Server {
+  return createServer({ allowHalfOpen: true }, (socket) => {
+    void handle(deps, "outbound", socket, async () => {
+      const dst = (deps.destinationOf ?? destinationOf)(socket);
+      // Sent to :15001 itself (not redirected there): passing it through would loop.
+      if (dst.port === SIDECAR.outboundPort) {
+        throw new ConnectionError("REDIRECT_LOOP", "a connection to the outbound port itself");
+      }
+      const chain = chainFor(deps, VIRTUAL_OUTBOUND, {
+        destinationIp: dst.address,
+        destinationPort: dst.port,
+        transportProtocol: "raw_buffer",
+      });
+      await forward(deps, socket, chain, dst);
+    });
+  });
+}
+
+export function inboundListener(deps: ListenerDeps): Server {
+  return createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+    void handle(deps, "inbound", socket, async () => {
+      const dst = (deps.destinationOf ?? destinationOf)(socket);
+      const first = await firstBytes(socket);
+      const transportProtocol = first[0] === 0x16 ? "tls" : "raw_buffer";
+      const chain = chainFor(deps, VIRTUAL_INBOUND, {
+        destinationIp: dst.address,
+        destinationPort: dst.port,
+        transportProtocol,
+      });
+      socket.unshift(first);
+      let downstream: Socket = socket;
+      let principal: string | undefined;
+      const transport = chain.transport_socket as XdsMessage | undefined;
+      if (transport?.name === "envoy.transport_sockets.tls") {
+        const context = (transport.typed_config ?? {}) as XdsMessage;
+        downstream = await terminateTls(deps, socket, context);
+        principal = peerIdentity(downstream as TLSSocket);
+      }
+      for (const filter of (chain.filters ?? []) as XdsMessage[]) {
+        if (filter.name !== NETWORK_RBAC) continue;
+        const rules = (filter.typed_config as XdsMessage | undefined)?.rules as
+          | XdsMessage
+          | undefined;
+        const verdict = evaluateRbac(rules, { principal, destinationPort: dst.port });
+        if (!verdict.allowed) {
+          throw new ConnectionError(
+            "RBAC_DENIED",
+            `${principal ?? "a plaintext peer"} to port ${dst.port}: denied${verdict.policy ? ` by ${verdict.policy}` : " (no ALLOW policy matched)"}`,
+          );
+        }
+      }
+      await forward(deps, downstream, chain, dst);
+    });
+  });
+}
+
+async function handle(
+  deps: ListenerDeps,
+  direction: "outbound" | "inbound",
+  socket: Socket,
+  run: () => Promise<void>,
+): Promise<void> {
+  socket.on("error", () => {});
+  try {
+    await run();
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    deps.log?.(`${direction} connection refused`, {
+      code: e.code ?? "INTERNAL",
+      error: e.message,
+      peer: `${socket.remoteAddress}:${socket.remotePort}`,
+    });
+    socket.resetAndDestroy?.() ?? socket.destroy();
+  }
+}
+
+function chainFor(deps: ListenerDeps, listenerName: string, facts: ConnectionFacts): XdsMessage {
+  const listener = deps.xds.config.listeners.get(listenerName)?.message;
+  if (!listener) throw new ConnectionError("NO_CONFIG", `no ${listenerName} listener yet`);
+  const selected = selectFilterChain(listener, facts);
+  if (!selected) {
+    throw new ConnectionError(
+      "NO_FILTER_CHAIN",
+      `${listenerName}: no filter chain for ${facts.destinationIp}:${facts.destinationPort} (${facts.transportProtocol})`,
+    );
+  }
+  return selected.chain;
+}
+
+/** The chain's terminal filter, tcp_proxy: to its cluster's endpoint, bytes both ways. */
+async function forward(
+  deps: ListenerDeps,
+  downstream: Socket,
+  chain: XdsMessage,
+  dst: Destination,
+) {
+  const filters = (chain.filters ?? []) as XdsMessage[];
+  const terminal = filters[filters.length - 1];
+  if (terminal?.name === HCM) {
+    throw new ConnectionError(
+      "L7_NOT_SUPPORTED",
+      `chain ${String(chain.name ?? "")} is HTTP; L7 is not built yet`,
+    );
+  }
+  if (terminal?.name !== TCP_PROXY) {
+    throw new ConnectionError(
+      "NO_FILTER_CHAIN",
+      `chain ${String(chain.name ?? "")} has no tcp_proxy`,
+    );
+  }
+  const proxy = (terminal.typed_config ?? {}) as XdsMessage;
+  const cluster = typeof proxy.cluster === "string" ? proxy.cluster : weightedCluster(proxy);
+  const target = deps.picker.pick(deps.xds.config, cluster, dst);
+  const upstream = await connectUpstream({
+    address: target.address,
+    port: target.port,
+    timeoutMs: target.connectTimeoutMs,
+    material: deps.material,
+    ...(target.tls ? { tls: target.tls } : {}),
+    ...(deps.mark !== undefined ? { mark: deps.mark } : {}),
+  });
+  downstream.resume();
+  await pipeSockets(
+    downstream,
+    upstream,
+    durationMs(proxy.idle_timeout) ?? DEFAULT_IDLE_TIMEOUT_MS,
+  );
+}
+
+function weightedCluster(proxy: XdsMessage): string {
+  const clusters = ((proxy.weighted_clusters as XdsMessage | undefined)?.clusters ??
+    []) as XdsMessage[];
+  const total = clusters.reduce((s, c) => s + Number(c.weight ?? 0), 0);
+  let r = Math.random() * total;
+  for (const c of clusters) {
+    r -= Number(c.weight ?? 0);
+    if (r < 0) return String(c.name);
+  }
+  return String(clusters[clusters.length - 1]?.name ?? "");
+}
+
+function firstBytes(socket: Socket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new ConnectionError("NO_FILTER_CHAIN", "no bytes from the peer in time"));
+    }, FIRST_BYTES_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      cleanup();
+      socket.pause();
+      resolve(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      reject(new ConnectionError("NO_FILTER_CHAIN", "the peer closed before sending anything"));
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+    };
+    socket.on("data", onData);
+    socket.on("end", onEnd);
+    socket.resume();
+  });
+}
+
+function terminateTls(deps: ListenerDeps, socket: Socket, context: XdsMessage): Promise<TLSSocket> {
+  const requireClientCert =
+    (context.require_client_certificate as XdsMessage | undefined)?.value === true;
+  const alpn = ((context.common_tls_context as XdsMessage | undefined)?.alpn_protocols ??
+    []) as string[];
+  return new Promise((resolve, reject) => {
+    const secure = new TLSSocket(socket, {
+      isServer: true,
+      secureContext: deps.material.secureContext(),
+      requestCert: true,
+      rejectUnauthorized: requireClientCert,
+      ...(alpn.length ? { ALPNProtocols: alpn } : {}),
+    });
+    secure.once("secure", () => {
+      secure.removeAllListeners("error");
+      secure.on("error", () => {});
+      resolve(secure);
+    });
+    secure.once("error", (err) =>
+      reject(new ConnectionError("DOWNSTREAM_TLS_FAILED", `mTLS handshake: ${err.message}`)),
+    );
+  });
+}
