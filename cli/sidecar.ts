@@ -1,5 +1,6 @@
-// `trellis sidecar`: the sidecar's control side — its SVID from the CA service, its config
-// over ADS, the admin port — from a bootstrap file and/or a flag per bootstrap field.
+// `trellis sidecar`: the sidecar — its SVID from the CA service, its config over ADS, the
+// admin port, the outbound and inbound listeners — from a bootstrap file and/or a flag per
+// bootstrap field.
 
 import { readFile } from "node:fs/promises";
 import { startSidecarAgent } from "../sidecar/agent.js";
@@ -51,7 +52,8 @@ export const sidecarCommand: Command = {
                        [--token-file FILE] [--namespace NS] [--pod NAME]
                        [--service-account SA] [--pod-ip IP] [--labels K=V,…]
                        [--node-id ID] [--trust-domain TD] [--xds delta|sotw]
-                       [--svid-ttl 24h] [--admin-port 15000]
+                       [--svid-ttl 24h] [--admin-port 15000] [--outbound-port 15001]
+                       [--inbound-port 15006] [--mark 0x539]
 
   --bootstrap FILE      YAML or JSON with the fields below (controlPlane, caRootFile,
                         tokenFile, trustDomain, xds, svidTtl, node: {id, namespace,
@@ -68,8 +70,14 @@ export const sidecarCommand: Command = {
   --svid-ttl D          requested SVID lifetime (default 24h); renewed at half-life
   --admin-port N        /ready (200 once config and certificate are in), /config_dump,
                         /certs (default 15000; 0: any free port)
+  --outbound-port N     where the redirect rules send outbound TCP (default 15001)
+  --inbound-port N      where they send inbound TCP (default 15006)
+  --mark M              SO_MARK the sidecar's own upstream sockets (0x539 is what
+                        trellis-cni exempts; needs CAP_NET_ADMIN). Without it, run the
+                        sidecar as uid 1337, which the rules exempt too
 
-  Not yet: the proxy's listeners (:15001, :15006); this runs the identity and xDS side.
+  L4 (tcp_proxy chains) is proxied today, with mTLS between sidecars and AuthorizationPolicy
+  on the peer's identity; HTTP chains (L7) are refused until the L7 router lands.
   Runs until SIGINT or SIGTERM; logs JSON lines on stderr.`,
   options: {
     bootstrap: { type: "string" },
@@ -86,26 +94,40 @@ export const sidecarCommand: Command = {
     xds: { type: "string" },
     "svid-ttl": { type: "string" },
     "admin-port": { type: "string" },
+    "outbound-port": { type: "string" },
+    "inbound-port": { type: "string" },
+    mark: { type: "string" },
   },
   async run(inv) {
     const file = inv.values.bootstrap as string | undefined;
     const base = file ? parseBootstrapText(await readFile(file, "utf8"), file) : {};
     const bootstrap = validateBootstrap(mergeBootstrap(base, flags(inv)));
-    const portText = (inv.values["admin-port"] as string | undefined) ?? "15000";
-    const adminPort = Number(portText);
-    if (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535) {
-      throw new UsageError(
-        `--admin-port ${JSON.stringify(portText)} is not a port (0-65535)`,
-        PATH,
-      );
+    const port = (name: string, fallback: number) => {
+      const text = (inv.values[name] as string | undefined) ?? String(fallback);
+      const n = Number(text);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) {
+        throw new UsageError(`--${name} ${JSON.stringify(text)} is not a port (0-65535)`, PATH);
+      }
+      return n;
+    };
+    const adminPort = port("admin-port", 15000);
+    const markText = inv.values.mark as string | undefined;
+    const mark = markText === undefined ? undefined : Number(markText);
+    if (mark !== undefined && (!Number.isInteger(mark) || mark <= 0 || mark > 0xffffffff)) {
+      throw new UsageError(`--mark ${JSON.stringify(markText)} is not a socket mark`, PATH);
     }
+    const listeners = {
+      outboundPort: port("outbound-port", 15001),
+      inboundPort: port("inbound-port", 15006),
+      ...(mark !== undefined ? { mark } : {}),
+    };
     const log = (message: string, fields?: Record<string, unknown>) =>
       process.stderr.write(
         `${JSON.stringify({ time: new Date().toISOString(), component: "sidecar", message, ...fields })}\n`,
       );
-    const agent = await startSidecarAgent({ bootstrap, adminPort, log });
+    const agent = await startSidecarAgent({ bootstrap, adminPort, log, listeners });
     inv.out(
-      `trellis sidecar: ${agent.identity.current?.spiffeId} (node ${bootstrap.node.id}); control plane ${bootstrap.controlPlane} over ${bootstrap.xds} xDS; admin ${agent.adminPort}`,
+      `trellis sidecar: ${agent.identity.current?.spiffeId} (node ${bootstrap.node.id}); control plane ${bootstrap.controlPlane} over ${bootstrap.xds} xDS; admin ${agent.adminPort}, outbound ${agent.outboundPort}, inbound ${agent.inboundPort}`,
     );
     const sig = await untilSignal();
     inv.err(`trellis sidecar: ${sig}, shutting down`);

@@ -1,16 +1,20 @@
 // The sidecar's control side, wired: the identity from the CA service, the xDS client on
 // the control plane's ADS (over TLS with that identity when the mesh root is known), and
-// the admin port (:15000) that says whether both are in. The proxy's listeners run on
-// what this provides: `identity.current` and `xds.config`, and their change events.
+// the admin port (:15000) that says whether both are in, and the proxy's listeners
+// (:15001, :15006), which read `identity.current` and `xds.config` per connection.
 
 import { readFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer } from "node:http";
+import type { AddressInfo, Server } from "node:net";
 import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
+import { SIDECAR } from "../cni-redirect/redirect-config.js";
 import { type Bootstrap, spiffeIdOf, xdsNode } from "./bootstrap.js";
 import { caClient } from "./ca-client.js";
 import { WorkloadIdentity } from "./identity.js";
+import { ClusterPicker } from "./proxy/clusters.js";
+import { inboundListener, outboundListener } from "./proxy/listeners.js";
+import { TlsMaterial } from "./proxy/tls.js";
 import { XdsClient } from "./xds/client.js";
 import { grpcTransport } from "./xds/grpc-transport.js";
 
@@ -22,12 +26,23 @@ export interface SidecarAgentOptions {
   readonly log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Reconnect backoff of the xDS stream (tests shorten it). */
   readonly xdsBackoff?: { readonly baseMs?: number; readonly maxMs?: number };
+  /** The proxy's listeners (:15001 outbound, :15006 inbound); absent: the control side only. */
+  readonly listeners?: {
+    readonly host?: string;
+    readonly outboundPort?: number;
+    readonly inboundPort?: number;
+    /** SO_MARK on upstream sockets (cni-redirect exempts 0x539); absent: rely on uid 1337. */
+    readonly mark?: number;
+  };
 }
 
 export interface SidecarAgent {
   readonly identity: WorkloadIdentity;
   readonly xds: XdsClient;
   readonly adminPort: number;
+  /** The bound listener ports, when the listeners run. */
+  readonly outboundPort?: number;
+  readonly inboundPort?: number;
   /** Config and certificate are in: what /ready answers. */
   ready(): boolean;
   close(): Promise<void>;
@@ -120,12 +135,34 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
   await listen(admin, options.adminPort ?? 15000, options.adminHost ?? "127.0.0.1");
   const adminPort = (admin.address() as AddressInfo).port;
 
+  const proxies: Server[] = [];
+  const ports: { outboundPort?: number; inboundPort?: number } = {};
+  if (options.listeners) {
+    const l = options.listeners;
+    const deps = {
+      xds,
+      picker: new ClusterPicker(),
+      material: new TlsMaterial(identity, xds),
+      log,
+      ...(l.mark !== undefined ? { mark: l.mark } : {}),
+    };
+    const outbound = outboundListener(deps);
+    const inbound = inboundListener(deps);
+    await listen(outbound, l.outboundPort ?? SIDECAR.outboundPort, l.host ?? "0.0.0.0");
+    await listen(inbound, l.inboundPort ?? SIDECAR.inboundPort, l.host ?? "0.0.0.0");
+    proxies.push(outbound, inbound);
+    ports.outboundPort = (outbound.address() as AddressInfo).port;
+    ports.inboundPort = (inbound.address() as AddressInfo).port;
+  }
+
   return {
     identity,
     xds,
     adminPort,
+    ...ports,
     ready,
     async close() {
+      for (const p of proxies) p.close();
       stopRenew();
       xds.close();
       transport.close();

@@ -5,6 +5,7 @@
 //   server HOST PORT NAME a plain server answering {"server": NAME}
 //   connect HOST PORT [MARK]  connects (with SO_MARK when MARK is given) and prints the
 //                         answer, or {"error": CODE}
+//   http-get HOST PORT PATH   prints {"status", "body"} of a GET, or {"error": …}
 
 import { createServer, Socket } from "node:net";
 import { markedSocket, originalDestination } from "../../sidecar/socket-options.js";
@@ -55,7 +56,19 @@ if (mode === "serve") {
     console.log(JSON.stringify({ error: err.code ?? err.message })),
   );
   socket.connect(Number(port), host);
+} else if (mode === "http-get") {
+  const [host = "", port = "0", path = "/"] = args;
+  try {
+    const res = await fetch(`http://${host}:${port}${path}`, {
+      signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS),
+    });
+    console.log(JSON.stringify({ status: res.status, body: await res.text() }));
+  } catch (err) {
+    console.log(JSON.stringify({ error: (err as Error).message }));
+  }
 } else {
-  console.error("usage: netprobe serve | server HOST PORT NAME | connect HOST PORT [MARK]");
+  console.error(
+    "usage: netprobe serve | server HOST PORT NAME | connect HOST PORT [MARK] | http-get HOST PORT PATH",
+  );
   process.exit(2);
 }
