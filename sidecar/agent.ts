@@ -11,6 +11,8 @@ import * as grpc from "@grpc/grpc-js";
 import { SIDECAR } from "../cni-redirect/redirect-config.js";
 import { type Bootstrap, spiffeIdOf, xdsNode } from "./bootstrap.js";
 import { caClient } from "./ca-client.js";
+import { RetryBudget } from "./http/retry.js";
+import { UpstreamPools } from "./http/upstream-pool.js";
 import { WorkloadIdentity } from "./identity.js";
 import { ClusterPicker } from "./proxy/clusters.js";
 import { inboundListener, outboundListener } from "./proxy/listeners.js";
@@ -136,13 +138,22 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
   const adminPort = (admin.address() as AddressInfo).port;
 
   const proxies: Server[] = [];
+  const closers: (() => void)[] = [];
   const ports: { outboundPort?: number; inboundPort?: number } = {};
   if (options.listeners) {
     const l = options.listeners;
+    const material = new TlsMaterial(identity, xds);
+    const pools = new UpstreamPools({
+      material,
+      ...(l.mark !== undefined ? { mark: l.mark } : {}),
+    });
+    closers.push(() => pools.close());
     const deps = {
       xds,
       picker: new ClusterPicker(),
-      material: new TlsMaterial(identity, xds),
+      material,
+      pools,
+      budget: new RetryBudget(),
       log,
       ...(l.mark !== undefined ? { mark: l.mark } : {}),
     };
@@ -163,6 +174,7 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
     ready,
     async close() {
       for (const p of proxies) p.close();
+      for (const c of closers) c();
       stopRenew();
       xds.close();
       transport.close();

@@ -26,6 +26,8 @@ export interface Target {
   readonly port: number;
   readonly tls?: UpstreamTls;
   readonly connectTimeoutMs: number;
+  /** HTTP/2 upstream: mTLS with ALPN h2 (sidecar to sidecar), or the cluster asks for it. */
+  readonly http2: boolean;
 }
 
 interface Endpoint {
@@ -54,8 +56,9 @@ export class ClusterPicker {
       throw new ClusterError("CLUSTER_NOT_FOUND", `no cluster ${clusterName} in the config`);
     }
     const connectTimeoutMs = durationMs(cluster.connect_timeout) ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const h2 = clusterWantsHttp2(cluster);
     if (cluster.type === "ORIGINAL_DST") {
-      return { cluster: clusterName, ...originalDestination, connectTimeoutMs };
+      return { cluster: clusterName, ...originalDestination, connectTimeoutMs, http2: h2 };
     }
     const assignment =
       cluster.type === "EDS"
@@ -78,8 +81,18 @@ export class ClusterPicker {
       port: endpoint.port,
       ...(tls ? { tls } : {}),
       connectTimeoutMs,
+      http2: h2 || (tls?.alpn.includes("h2") ?? false),
     };
   }
+}
+
+const HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+/** typed_extension_protocol_options → HttpProtocolOptions with explicit HTTP/2. */
+function clusterWantsHttp2(cluster: XdsMessage): boolean {
+  const options = (cluster.typed_extension_protocol_options ?? {}) as Record<string, XdsMessage>;
+  const http = options[HTTP_OPTIONS]?.explicit_http_config as XdsMessage | undefined;
+  return http?.http2_protocol_options !== undefined;
 }
 
 const edsName = (cluster: XdsMessage) => {

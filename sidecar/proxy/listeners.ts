@@ -5,14 +5,20 @@
 // plaintext, terminates mTLS per the chain's DownstreamTlsContext (the PeerAuthentication),
 // applies the chain's RBAC (the AuthorizationPolicy) to the peer's SPIFFE ID and the port,
 // and forwards to the app. Each connection is a pipeline assembled in one function below;
-// every failure is a coded error, logged once, and the connection is reset.
-// HTTP connection managers (L7) are not handled here yet: such chains are refused.
+// every failure is a coded error, logged once, and the connection is reset. A chain whose
+// terminal filter is an HTTP connection manager is served as HTTP/1.1 or HTTP/2 (ALPN, or
+// the h2c preface) by the L7 router (http/router.ts).
 
 import { createServer, type Server, type Socket } from "node:net";
+import { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
 import type { XdsMessage } from "../../api/xds-proto.js";
 import { SIDECAR } from "../../cni-redirect/redirect-config.js";
 import { evaluateRbac } from "../authz/rbac.js";
+import { H2_PREFACE, httpServers } from "../http/downstream.js";
+import { RetryBudget } from "../http/retry.js";
+import { connectionManagerHandler } from "../http/router.js";
+import { UpstreamPools } from "../http/upstream-pool.js";
 import { type ConnectionFacts, selectFilterChain } from "../listeners/filter-chain.js";
 import { type Destination, originalDestination, SocketOptionError } from "../socket-options.js";
 import type { XdsClient } from "../xds/client.js";
@@ -39,13 +45,30 @@ export interface ListenerDeps {
   readonly log?: (message: string, fields?: Record<string, unknown>) => void;
   /** For tests: where a connection was going. Default: SO_ORIGINAL_DST, else the local address. */
   readonly destinationOf?: (socket: Socket) => Destination;
+  /** L7 upstream pools and the retry budget; made per listener when absent. */
+  readonly pools?: UpstreamPools;
+  readonly budget?: RetryBudget;
+}
+
+type Ready = ListenerDeps & { readonly pools: UpstreamPools; readonly budget: RetryBudget };
+
+function withL7(deps: ListenerDeps): Ready {
+  return {
+    ...deps,
+    pools:
+      deps.pools ??
+      new UpstreamPools({
+        material: deps.material,
+        ...(deps.mark !== undefined ? { mark: deps.mark } : {}),
+      }),
+    budget: deps.budget ?? new RetryBudget(),
+  };
 }
 
 export type ConnectionErrorCode =
   | "NO_CONFIG"
   | "NO_FILTER_CHAIN"
   | "RBAC_DENIED"
-  | "L7_NOT_SUPPORTED"
   | "DOWNSTREAM_TLS_FAILED"
   | "REDIRECT_LOOP";
 
@@ -69,7 +92,8 @@ export function destinationOf(socket: Socket): Destination {
   }
 }
 
-export function outboundListener(deps: ListenerDeps): Server {
+export function outboundListener(listenerDeps: ListenerDeps): Server {
+  const deps = withL7(listenerDeps);
   return createServer({ allowHalfOpen: true }, (socket) => {
     void handle(deps, "outbound", socket, async () => {
       const dst = (deps.destinationOf ?? destinationOf)(socket);
@@ -87,7 +111,8 @@ export function outboundListener(deps: ListenerDeps): Server {
   });
 }
 
-export function inboundListener(deps: ListenerDeps): Server {
+export function inboundListener(listenerDeps: ListenerDeps): Server {
+  const deps = withL7(listenerDeps);
   return createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
     void handle(deps, "inbound", socket, async () => {
       const dst = (deps.destinationOf ?? destinationOf)(socket);
@@ -120,18 +145,63 @@ export function inboundListener(deps: ListenerDeps): Server {
           );
         }
       }
-      await forward(deps, downstream, chain, dst);
+      await forward(deps, downstream, chain, dst, principal);
     });
   });
 }
 
+/** HTTP/2 when ALPN chose it or the connection opens with the h2c preface; else HTTP/1.1. */
+async function serveHttp(
+  deps: Ready,
+  downstream: Socket,
+  hcm: XdsMessage,
+  dst: Destination,
+  principal?: string,
+): Promise<void> {
+  let protocol: "h2" | "http/1.1";
+  if (downstream instanceof TLSSocket) {
+    protocol = downstream.alpnProtocol === "h2" ? "h2" : "http/1.1";
+  } else {
+    const first = await firstBytes(downstream);
+    downstream.unshift(first);
+    protocol = first.subarray(0, H2_PREFACE.length).equals(H2_PREFACE.subarray(0, first.length))
+      ? "h2"
+      : "http/1.1";
+  }
+  // The HTTP servers read a socket's handle directly, past whatever the stream has already
+  // buffered (the bytes put back above; what TLS decrypted before the handshake event); a
+  // plain Duplex over the socket makes them read through the stream, those bytes first.
+  const stream = Duplex.from({ readable: downstream, writable: downstream });
+  stream.on("error", () => downstream.destroy());
+  const rds = (hcm.rds as XdsMessage | undefined)?.route_config_name;
+  const inline = hcm.route_config as XdsMessage | undefined;
+  const handler = connectionManagerHandler(
+    { config: () => deps.xds.config, picker: deps.picker, pools: deps.pools, budget: deps.budget },
+    {
+      routes: () => (typeof rds === "string" ? deps.xds.config.routes.get(rds)?.message : inline),
+      httpFilters: (hcm.http_filters ?? []) as XdsMessage[],
+      ...(principal ? { principal } : {}),
+      destinationPort: dst.port,
+      destination: { address: dst.address, port: dst.port },
+    },
+  );
+  const servers = httpServers(handler, {
+    scheme: downstream instanceof TLSSocket ? "https" : "http",
+    ...(deps.log ? { log: deps.log } : {}),
+  });
+  downstream.once("close", () => servers.close());
+  downstream.resume();
+  servers.serve(stream, protocol);
+}
+
 async function handle(
-  deps: ListenerDeps,
+  deps: Ready,
   direction: "outbound" | "inbound",
   socket: Socket,
   run: () => Promise<void>,
 ): Promise<void> {
   socket.on("error", () => {});
+  socket.setNoDelay(true);
   try {
     await run();
   } catch (err) {
@@ -145,7 +215,7 @@ async function handle(
   }
 }
 
-function chainFor(deps: ListenerDeps, listenerName: string, facts: ConnectionFacts): XdsMessage {
+function chainFor(deps: Ready, listenerName: string, facts: ConnectionFacts): XdsMessage {
   const listener = deps.xds.config.listeners.get(listenerName)?.message;
   if (!listener) throw new ConnectionError("NO_CONFIG", `no ${listenerName} listener yet`);
   const selected = selectFilterChain(listener, facts);
@@ -158,20 +228,22 @@ function chainFor(deps: ListenerDeps, listenerName: string, facts: ConnectionFac
   return selected.chain;
 }
 
-/** The chain's terminal filter, tcp_proxy: to its cluster's endpoint, bytes both ways. */
+/**
+ * The chain's terminal filter: tcp_proxy (to its cluster's endpoint, bytes both ways) or an
+ * HTTP connection manager (requests routed one by one). `principal` is the verified peer.
+ */
 async function forward(
-  deps: ListenerDeps,
+  deps: Ready,
   downstream: Socket,
   chain: XdsMessage,
   dst: Destination,
+  principal?: string,
 ) {
   const filters = (chain.filters ?? []) as XdsMessage[];
   const terminal = filters[filters.length - 1];
   if (terminal?.name === HCM) {
-    throw new ConnectionError(
-      "L7_NOT_SUPPORTED",
-      `chain ${String(chain.name ?? "")} is HTTP; L7 is not built yet`,
-    );
+    await serveHttp(deps, downstream, (terminal.typed_config ?? {}) as XdsMessage, dst, principal);
+    return;
   }
   if (terminal?.name !== TCP_PROXY) {
     throw new ConnectionError(
@@ -236,7 +308,7 @@ function firstBytes(socket: Socket): Promise<Buffer> {
   });
 }
 
-function terminateTls(deps: ListenerDeps, socket: Socket, context: XdsMessage): Promise<TLSSocket> {
+function terminateTls(deps: Ready, socket: Socket, context: XdsMessage): Promise<TLSSocket> {
   const requireClientCert =
     (context.require_client_certificate as XdsMessage | undefined)?.value === true;
   const alpn = ((context.common_tls_context as XdsMessage | undefined)?.alpn_protocols ??

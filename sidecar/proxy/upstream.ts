@@ -81,6 +81,8 @@ export async function connectUpstream(options: ConnectOptions): Promise<Socket |
     socket.once("connect", () => {
       clearTimeout(timer);
       socket.removeAllListeners("error");
+      // Small writes (headers, then a body) must not wait for delayed ACKs (Nagle).
+      socket.setNoDelay(true);
       resolve(socket);
     });
     socket.once("error", (err) => {

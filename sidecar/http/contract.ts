@@ -1,0 +1,87 @@
+// The one request contract of the sidecar's L7 path (undici's dispatch, in spirit): a
+// request goes in, a response comes out, bodies are streams both ways and never buffered
+// whole. Routing, retries, timeouts and authorization are wrappers around a Dispatch;
+// failures are ProxyErrors with a stable code, turned into a status in one place
+// (rescue.ts), at the edge.
+
+import type { Readable } from "node:stream";
+
+export type Headers = Record<string, string | string[]>;
+
+export interface ProxyRequest {
+  readonly method: string;
+  /** :path, with the query string. */
+  readonly path: string;
+  readonly authority: string;
+  readonly scheme: "http" | "https";
+  /** Lower-case names; no pseudo-headers, no hop-by-hop headers. */
+  readonly headers: Headers;
+  readonly body: Readable;
+  /** content-type application/grpc…: errors answer with grpc-status, not an HTTP status. */
+  readonly grpc: boolean;
+}
+
+export interface ProxyResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: Readable;
+  /** The trailers, once the body has ended (HTTP/2; gRPC's grpc-status lives there). */
+  readonly trailers: Promise<Headers>;
+}
+
+/** One attempt at a response; `signal` aborts it (timeouts, a downstream reset). */
+export type Dispatch = (request: ProxyRequest, signal: AbortSignal) => Promise<ProxyResponse>;
+
+export type ProxyErrorCode =
+  | "NO_VIRTUAL_HOST"
+  | "NO_ROUTE"
+  | "DIRECT_RESPONSE"
+  | "NOT_SUPPORTED"
+  | "CLUSTER_NOT_FOUND"
+  | "NO_HEALTHY_UPSTREAM"
+  | "UPSTREAM_CONNECT_FAILED"
+  | "UPSTREAM_CONNECT_TIMEOUT"
+  | "UPSTREAM_TLS_FAILED"
+  | "UPSTREAM_PEER_IDENTITY"
+  | "UPSTREAM_TIMEOUT"
+  | "UPSTREAM_RESET"
+  | "OVERFLOW"
+  | "RBAC_DENIED";
+
+export class ProxyError extends Error {
+  override readonly name = "ProxyError";
+  constructor(
+    readonly code: ProxyErrorCode,
+    message: string,
+    /** For DIRECT_RESPONSE: the status the route configuration gives. */
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded; `te: trailers` is kept for gRPC. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "http2-settings",
+]);
+
+export function forwardableHeaders(raw: Record<string, string | string[] | undefined>): Headers {
+  const out: Headers = {};
+  const named = String(raw.connection ?? "")
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  for (const [name, value] of Object.entries(raw)) {
+    const n = name.toLowerCase();
+    if (value === undefined || n.startsWith(":") || HOP_BY_HOP.has(n) || named.includes(n))
+      continue;
+    if (n === "te" && String(value).toLowerCase() !== "trailers") continue;
+    out[n] = value;
+  }
+  return out;
+}

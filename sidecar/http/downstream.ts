@@ -1,0 +1,134 @@
+// The downstream side of L7: an accepted connection (plaintext from the app, or mTLS from a
+// peer sidecar) served as HTTP/1.1 or HTTP/2, each request turned into a ProxyRequest for
+// the handler and its ProxyResponse streamed back — status, headers, body and trailers
+// (gRPC's grpc-status) — or, when the handler fails, the one local reply rescue() gives.
+
+import { createServer as h1Server, type IncomingMessage, type ServerResponse } from "node:http";
+import {
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  createServer as h2Server,
+} from "node:http2";
+import type { Duplex } from "node:stream";
+import {
+  forwardableHeaders,
+  ProxyError,
+  type ProxyRequest,
+  type ProxyResponse,
+} from "./contract.js";
+import { rescue } from "./rescue.js";
+
+export type HttpHandler = (request: ProxyRequest, signal: AbortSignal) => Promise<ProxyResponse>;
+
+export interface HttpServers {
+  /** Serve `socket` with HTTP/2 (h2 or h2c prior knowledge) or HTTP/1.1. */
+  serve(socket: Duplex, protocol: "h2" | "http/1.1"): void;
+  close(): void;
+}
+
+/** HTTP/2's connection preface: a plaintext connection that starts so is h2c. */
+export const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+export function httpServers(
+  handler: HttpHandler,
+  options: { scheme: "http" | "https"; log?: (m: string, f?: Record<string, unknown>) => void },
+): HttpServers {
+  const onRequest = (
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+  ) => void respond(handler, options.scheme, req, res, options.log);
+  const h1 = h1Server({ keepAliveTimeout: 60_000 }, onRequest);
+  const h2 = h2Server({}, onRequest);
+  h2.on("sessionError", () => {});
+  return {
+    serve(socket, protocol) {
+      (protocol === "h2" ? h2 : h1).emit("connection", socket);
+    },
+    close() {
+      h1.close();
+      h2.close();
+    },
+  };
+}
+
+async function respond(
+  handler: HttpHandler,
+  scheme: "http" | "https",
+  req: IncomingMessage | Http2ServerRequest,
+  res: ServerResponse | Http2ServerResponse,
+  log?: (m: string, f?: Record<string, unknown>) => void,
+): Promise<void> {
+  const raw = req.headers as Record<string, string | string[] | undefined>;
+  const authority = String(raw[":authority"] ?? raw.host ?? "");
+  const grpc = String(raw["content-type"] ?? "").startsWith("application/grpc");
+  const request: ProxyRequest = {
+    method: req.method ?? "GET",
+    path: req.url ?? "/",
+    authority,
+    scheme,
+    headers: forwardableHeaders(raw),
+    body: req,
+    grpc,
+  };
+  const abort = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  let upstream: ProxyResponse;
+  try {
+    upstream = await handler(request, abort.signal);
+  } catch (err) {
+    const e = err instanceof ProxyError ? err : new ProxyError("UPSTREAM_RESET", String(err));
+    const reply = rescue(e.code, e.message, e.status);
+    log?.("local reply", { code: e.code, status: reply.status, path: request.path });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (grpc) {
+      trailersOnly(res, 200, {
+        "content-type": "application/grpc",
+        "grpc-status": String(reply.grpcStatus),
+        "grpc-message": encodeURIComponent(reply.message),
+        "x-trellis-error": e.code,
+      });
+    } else {
+      res.writeHead(reply.status, { "content-type": "text/plain", "x-trellis-error": e.code });
+      res.end(`${reply.message}\n`);
+    }
+    return;
+  }
+  const headers = { ...upstream.headers };
+  // A gRPC error is often "trailers-only": grpc-status in the one HEADERS frame, which must
+  // end the stream (a client reads a later END_STREAM without trailers as a broken call).
+  if (headers["grpc-status"] !== undefined) {
+    upstream.body.resume();
+    trailersOnly(res, upstream.status, headers);
+    return;
+  }
+  // HTTP/1.1 can carry trailers only chunked.
+  if (!("httpVersionMajor" in req && req.httpVersionMajor === 2)) delete headers.trailer;
+  res.writeHead(upstream.status, headers as Record<string, string | string[]>);
+  upstream.body.on("error", () => res.destroy());
+  upstream.body.pipe(res as NodeJS.WritableStream, { end: false });
+  upstream.body.once("end", () => {
+    void upstream.trailers.then((trailers) => {
+      if (Object.keys(trailers).length > 0) res.addTrailers(trailers as Record<string, string>);
+      res.end();
+    });
+  });
+}
+
+/** Headers that end the response: one HEADERS frame with END_STREAM over HTTP/2. */
+function trailersOnly(
+  res: ServerResponse | Http2ServerResponse,
+  status: number,
+  headers: Record<string, string | string[]>,
+): void {
+  if ("stream" in res && res.stream) {
+    res.stream.respond({ ":status": status, ...headers }, { endStream: true });
+    return;
+  }
+  res.writeHead(status, headers);
+  res.end();
+}

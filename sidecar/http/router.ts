@@ -1,0 +1,84 @@
+// The L7 pipeline of one HTTP connection manager, assembled in one place: authorization
+// (the HCM's RBAC filter, inbound) → the logical stage (route-match: virtual host, route,
+// weighted cluster) → retries and timeouts (retry.ts) → the concrete stage (the cluster's
+// endpoint, ClusterPicker) → the endpoint stage (UpstreamPools). Errors bubble up as
+// ProxyErrors untouched and downstream.ts turns them into a status.
+
+import type { XdsMessage } from "../../api/xds-proto.js";
+import { type AuthzFacts, evaluateRbac } from "../authz/rbac.js";
+import { ClusterError, type ClusterPicker } from "../proxy/clusters.js";
+import type { XdsConfig } from "../xds/assemble.js";
+import { type Dispatch, ProxyError } from "./contract.js";
+import type { HttpHandler } from "./downstream.js";
+import { type RetryBudget, withRetries } from "./retry.js";
+import { routeRequest } from "./route-match.js";
+import type { UpstreamPools } from "./upstream-pool.js";
+
+const RBAC_FILTER = "envoy.filters.http.rbac";
+
+export interface ConnectionManager {
+  /** The route configuration in force for each request (RDS by name, or inline). */
+  readonly routes: () => XdsMessage | undefined;
+  /** The HCM's http_filters (RBAC rules are read from them). */
+  readonly httpFilters: readonly XdsMessage[];
+  /** The peer's SPIFFE ID (inbound, over mTLS) and the destination port, for RBAC. */
+  readonly principal?: string;
+  readonly destinationPort: number;
+  /** The connection's original destination (ORIGINAL_DST clusters). */
+  readonly destination: { readonly address: string; readonly port: number };
+}
+
+export interface RouterDeps {
+  readonly config: () => XdsConfig;
+  readonly picker: ClusterPicker;
+  readonly pools: UpstreamPools;
+  readonly budget: RetryBudget;
+}
+
+export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManager): HttpHandler {
+  const rbacRules = hcm.httpFilters
+    .filter((f) => f.name === RBAC_FILTER)
+    .map((f) => (f.typed_config as XdsMessage | undefined)?.rules as XdsMessage | undefined);
+  return async (request, signal) => {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(request.headers))
+      headers[k] = Array.isArray(v) ? v.join(",") : v;
+    const facts: AuthzFacts = {
+      ...(hcm.principal ? { principal: hcm.principal } : {}),
+      destinationPort: hcm.destinationPort,
+      method: request.method,
+      path: request.path,
+      headers,
+    };
+    for (const rules of rbacRules) {
+      const verdict = evaluateRbac(rules, facts);
+      if (!verdict.allowed) {
+        throw new ProxyError(
+          "RBAC_DENIED",
+          `${hcm.principal ?? "a plaintext peer"}: ${request.method} ${request.path} denied${verdict.policy ? ` by ${verdict.policy}` : ""}`,
+        );
+      }
+    }
+    const routes = hcm.routes();
+    if (!routes) throw new ProxyError("NO_ROUTE", "no route configuration yet");
+    const result = routeRequest(routes, {
+      method: request.method,
+      path: request.path,
+      authority: request.authority,
+      headers,
+    });
+    if (!result.ok) throw new ProxyError(result.code, result.message, result.status);
+    const { decision } = result;
+    const attempt: Dispatch = (req, attemptSignal) => {
+      let target: ReturnType<ClusterPicker["pick"]>;
+      try {
+        target = deps.picker.pick(deps.config(), decision.cluster, hcm.destination);
+      } catch (err) {
+        if (err instanceof ClusterError) throw new ProxyError(err.code, err.message);
+        throw err;
+      }
+      return deps.pools.dispatch(target, req, attemptSignal);
+    };
+    return withRetries(attempt, request, signal, decision, deps.budget);
+  };
+}

@@ -1,0 +1,356 @@
+// L7 through two sidecars on loopback, configured only by the real control plane: HTTP/1.1,
+// HTTP/2 (h2c from the app) and gRPC from a client app to Services' ClusterIPs; between the
+// sidecars one HTTP/2 connection over mTLS; the server's sidecar applies the
+// AuthorizationPolicy per request and forwards to its app. An HTTPRoute retry policy turns
+// a backend failing every other request into all successes, and errors come back as the
+// statuses (and grpc-status) of one mapping. As in l4-proxy.test.ts, loopback addresses
+// stand in for ClusterIPs and pod IPs, with the listeners bound on them directly.
+
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer, request as httpRequest } from "node:http";
+import { connect as h2Connect } from "node:http2";
+import type { Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { mintWorkloadToken } from "../../control-plane/ca/index.js";
+import { type ControlPlane, startControlPlane } from "../../control-plane/control-plane.js";
+import { type SidecarAgent, startSidecarAgent } from "../../sidecar/agent.js";
+import { validateBootstrap } from "../../sidecar/bootstrap.js";
+import { UpstreamPools } from "../../sidecar/http/upstream-pool.js";
+import { ClusterPicker } from "../../sidecar/proxy/clusters.js";
+import {
+  inboundListener,
+  type ListenerDeps,
+  outboundListener,
+} from "../../sidecar/proxy/listeners.js";
+import { TlsMaterial } from "../../sidecar/proxy/tls.js";
+
+const WEB = { port: 48080, clusterIP: "127.0.0.110", podIP: "127.0.0.11" };
+const GREETER = { port: 49090, clusterIP: "127.0.0.120", podIP: "127.0.0.12" };
+const FLAKY = { port: 48081, clusterIP: "127.0.0.130", podIP: "127.0.0.13" };
+const CLIENT_IP = "127.0.0.10";
+
+const service = (name: string, s: typeof WEB, portName: string) => `---
+apiVersion: v1
+kind: Service
+metadata: {name: ${name}, namespace: shop}
+spec:
+  clusterIP: ${s.clusterIP}
+  selector: {app: ${name}}
+  ports: [{name: ${portName}, port: ${s.port}, targetPort: ${s.port}}]
+`;
+const pod = (name: string, app: string, ip: string, port: number) => `---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  namespace: shop
+  labels: {app: ${app}}
+  annotations: {sidecar.trellis.dev/inject: "true"}
+spec:
+  serviceAccountName: ${app}
+  containers: [{name: app, image: x, ports: [{containerPort: ${port}}]}]
+status:
+  podIP: ${ip}
+  conditions: [{type: Ready, status: "True"}]
+`;
+
+const MESH = `apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+${service("web", WEB, "http")}${service("greeter", GREETER, "grpc")}${service("flaky", FLAKY, "http")}${pod("web-0", "web", WEB.podIP, WEB.port)}${pod("greeter-0", "greeter", GREETER.podIP, GREETER.port)}${pod("flaky-0", "flaky", FLAKY.podIP, FLAKY.port)}${pod("client-0", "client", CLIENT_IP, 1)}---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: shop}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: web-readers, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  action: ALLOW
+  rules:
+    - from: [{source: {principals: ["cluster.local/ns/shop/sa/client"]}}]
+      to: [{operation: {methods: ["GET"], paths: ["/api/*"]}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: flaky-retries, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: flaky, port: ${FLAKY.port}}]
+  rules:
+    - matches: [{path: {type: PathPrefix, value: /retry}}]
+      backendRefs: [{name: flaky, port: ${FLAKY.port}}]
+      retry: {attempts: 3, backoff: 1ms, codes: [503]}
+    - backendRefs: [{name: flaky, port: ${FLAKY.port}}]
+`;
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+}
+
+function get(
+  host: string,
+  port: number,
+  path: string,
+  method = "GET",
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host, port, path, method, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => {
+        body += d;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const identity = (b: Buffer) => b;
+const GREETER_SERVICE = {
+  Hello: {
+    path: "/test.Greeter/Hello",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
+  Fail: {
+    path: "/test.Greeter/Fail",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
+} satisfies grpc.ServiceDefinition;
+
+describe("L7 through two sidecars with mTLS", { timeout: 20_000 }, () => {
+  let dir: string;
+  let cp: ControlPlane;
+  const agents: SidecarAgent[] = [];
+  const servers: Server[] = [];
+  const logs: string[] = [];
+  const webSeen: { protocol: string; path: string; from: string }[] = [];
+  let flakyCalls = 0;
+  let grpcServer: grpc.Server | undefined;
+  const inbounds = new Map<string, Server>();
+  const allPools: UpstreamPools[] = [];
+
+  async function sidecar(podName: string, sa: string, ip: string): Promise<ListenerDeps> {
+    const token = await mintWorkloadToken(cp.tokenKey as never, {
+      namespace: "shop",
+      serviceAccount: sa,
+      ttlSeconds: 3600,
+    });
+    await writeFile(join(dir, `${podName}.token`), token);
+    const agent = await startSidecarAgent({
+      bootstrap: validateBootstrap({
+        controlPlane: `127.0.0.1:${cp.xdsTlsPort}`,
+        caRootFile: join(dir, "root.pem"),
+        tokenFile: join(dir, `${podName}.token`),
+        node: { namespace: "shop", podName, serviceAccount: sa, podIp: ip, labels: { app: sa } },
+      }),
+      adminPort: 0,
+    });
+    agents.push(agent);
+    const deadline = Date.now() + 10_000;
+    while (!agent.ready()) {
+      if (Date.now() > deadline) throw new Error(`${podName}'s sidecar never got ready`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const material = new TlsMaterial(agent.identity, agent.xds);
+    const pools = new UpstreamPools({ material });
+    allPools.push(pools);
+    return {
+      xds: agent.xds,
+      picker: new ClusterPicker(),
+      material,
+      pools,
+      log: (m, f) => logs.push(`${m} ${JSON.stringify(f)}`),
+    };
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "trellis-l7-"));
+    await writeFile(join(dir, "mesh.yaml"), MESH);
+    cp = await startControlPlane({
+      configDir: dir,
+      caDir: join(dir, "ca"),
+      xdsPort: 0,
+      xdsTlsPort: 0,
+      adminPort: 0,
+      debounceMs: 10,
+      log: () => {},
+    });
+    await writeFile(join(dir, "root.pem"), cp.trustBundlePem());
+
+    const web = createHttpServer((req, res) => {
+      webSeen.push({
+        protocol: req.httpVersion,
+        path: req.url ?? "",
+        from: String(req.socket.remoteAddress),
+      });
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ pod: "web-0", path: req.url }));
+    });
+    await listen(web, "127.0.0.1", WEB.port);
+    const flaky = createHttpServer((req, res) => {
+      flakyCalls++;
+      res.statusCode = flakyCalls % 2 === 1 ? 503 : 200;
+      res.end(res.statusCode === 200 ? "ok" : "try again");
+      void req;
+    });
+    await listen(flaky, "127.0.0.1", FLAKY.port);
+    servers.push(web, flaky);
+    grpcServer = new grpc.Server();
+    grpcServer.addService(GREETER_SERVICE, {
+      Hello: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
+        cb(null, Buffer.from(`hello ${call.request.toString()}`)),
+      Fail: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
+        cb({ code: grpc.status.NOT_FOUND, details: "no such greeting" }),
+    });
+    await new Promise<void>((resolve, reject) =>
+      grpcServer?.bindAsync(
+        `127.0.0.1:${GREETER.port}`,
+        grpc.ServerCredentials.createInsecure(),
+        (e) => (e ? reject(e) : resolve()),
+      ),
+    );
+
+    for (const [name, s] of [
+      ["web-0", WEB],
+      ["greeter-0", GREETER],
+      ["flaky-0", FLAKY],
+    ] as const) {
+      const deps = await sidecar(name, name.replace("-0", ""), s.podIP);
+      const inbound = inboundListener(deps);
+      await listen(inbound, s.podIP, s.port);
+      servers.push(inbound);
+      inbounds.set(name, inbound);
+    }
+    const client = await sidecar("client-0", "client", CLIENT_IP);
+    for (const s of [WEB, GREETER, FLAKY]) {
+      const outbound = outboundListener(client);
+      await listen(outbound, s.clusterIP, s.port);
+      servers.push(outbound);
+    }
+  });
+
+  after(async () => {
+    // The sidecars' pooled HTTP/2 sessions first: servers close once their connections have.
+    for (const p of allPools) p.close();
+    for (const s of servers) await new Promise((r) => s.close(r));
+    grpcServer?.forceShutdown();
+    for (const a of agents) await a.close();
+    await cp?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("HTTP/1.1: the app's request reaches the web pod, HTTP/2 over mTLS between the sidecars", async () => {
+    const res = await get(WEB.clusterIP, WEB.port, "/api/items?x=1").catch((e) => {
+      throw new Error(`${e.message}\n${logs.join("\n")}`);
+    });
+    assert.equal(res.status, 200, res.body);
+    assert.deepEqual(JSON.parse(res.body), { pod: "web-0", path: "/api/items?x=1" });
+    assert.equal(webSeen.at(-1)?.from, "127.0.0.1", "the app sees its own sidecar");
+    for (let i = 0; i < 5; i++)
+      assert.equal((await get(WEB.clusterIP, WEB.port, "/api/again")).status, 200);
+    const connections = await new Promise<number>((resolve, reject) =>
+      inbounds.get("web-0")?.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+    );
+    assert.equal(
+      connections,
+      1,
+      "six requests, six client connections, one connection between the sidecars",
+    );
+  });
+
+  it("HTTP/2 (h2c from the app) works the same way", async () => {
+    const session = h2Connect(`http://${WEB.clusterIP}:${WEB.port}`);
+    try {
+      const { status, body } = await new Promise<{ status: number; body: string }>(
+        (resolve, reject) => {
+          const stream = session.request({ ":path": "/api/h2" });
+          let status = 0;
+          let body = "";
+          stream.on("response", (h) => {
+            status = Number(h[":status"]);
+          });
+          stream.setEncoding("utf8");
+          stream.on("data", (d) => {
+            body += d;
+          });
+          stream.on("end", () => resolve({ status, body }));
+          stream.on("error", reject);
+          stream.end();
+        },
+      );
+      assert.equal(status, 200, body);
+      assert.equal(JSON.parse(body).path, "/api/h2");
+    } finally {
+      session.close();
+    }
+  });
+
+  it("gRPC: a unary call and its error status pass through, trailers and all", async () => {
+    const Client = grpc.makeGenericClientConstructor(GREETER_SERVICE, "Greeter");
+    const client = new Client(
+      `${GREETER.clusterIP}:${GREETER.port}`,
+      grpc.credentials.createInsecure(),
+    );
+    try {
+      type Unary = (arg: Buffer, cb: (err: grpc.ServiceError | null, res?: Buffer) => void) => void;
+      const methods = client as unknown as Record<"Hello" | "Fail", Unary>;
+      const call = (method: "Hello" | "Fail") =>
+        new Promise<Buffer>((resolve, reject) =>
+          methods[method].call(client, Buffer.from("mesh"), (err, res) =>
+            err ? reject(err) : resolve(res as Buffer),
+          ),
+        );
+      assert.equal((await call("Hello")).toString(), "hello mesh");
+      await assert.rejects(call("Fail"), (e: grpc.ServiceError) => {
+        assert.equal(e.code, grpc.status.NOT_FOUND);
+        assert.equal(e.details, "no such greeting");
+        return true;
+      });
+    } finally {
+      client.close();
+    }
+  });
+
+  it("AuthorizationPolicy per request: GET /api/* allowed, POST and other paths 403", async () => {
+    assert.equal((await get(WEB.clusterIP, WEB.port, "/api/ok")).status, 200);
+    const post = await get(WEB.clusterIP, WEB.port, "/api/ok", "POST");
+    assert.equal(post.status, 403);
+    assert.equal(post.headers["x-trellis-error"], "RBAC_DENIED");
+    assert.equal((await get(WEB.clusterIP, WEB.port, "/admin")).status, 403);
+  });
+
+  it("retries turn a backend failing every other request into all successes", async () => {
+    flakyCalls = 0;
+    const results = [];
+    for (let i = 0; i < 20; i++)
+      results.push((await get(FLAKY.clusterIP, FLAKY.port, "/retry")).status);
+    assert.deepEqual(new Set(results), new Set([200]));
+    assert.equal(flakyCalls, 40, "each request took two attempts");
+    flakyCalls = 0;
+    const without = [];
+    for (let i = 0; i < 20; i++)
+      without.push((await get(FLAKY.clusterIP, FLAKY.port, "/plain")).status);
+    assert.equal(without.filter((s) => s === 503).length, 10, "no retry policy on this route");
+  });
+});
