@@ -7,26 +7,13 @@
 // stand in for ClusterIPs and pod IPs, with the listeners bound on them directly.
 
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, request as httpRequest } from "node:http";
 import { connect as h2Connect } from "node:http2";
 import type { Server } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { mintWorkloadToken } from "../../control-plane/ca/index.js";
-import { type ControlPlane, startControlPlane } from "../../control-plane/control-plane.js";
-import { type SidecarAgent, startSidecarAgent } from "../../sidecar/agent.js";
-import { validateBootstrap } from "../../sidecar/bootstrap.js";
-import { UpstreamPools } from "../../sidecar/http/upstream-pool.js";
-import { ClusterPicker } from "../../sidecar/proxy/clusters.js";
-import {
-  inboundListener,
-  type ListenerDeps,
-  outboundListener,
-} from "../../sidecar/proxy/listeners.js";
-import { TlsMaterial } from "../../sidecar/proxy/tls.js";
+import { inboundListener, outboundListener } from "../../sidecar/proxy/listeners.js";
+import { TestMesh } from "../helpers/mesh.js";
 
 const WEB = { port: 48080, clusterIP: "127.0.0.110", podIP: "127.0.0.11" };
 const GREETER = { port: 49090, clusterIP: "127.0.0.120", podIP: "127.0.0.12" };
@@ -89,13 +76,6 @@ spec:
     - backendRefs: [{name: flaky, port: ${FLAKY.port}}]
 `;
 
-function listen(server: Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve());
-  });
-}
-
 function get(
   host: string,
   port: number,
@@ -117,87 +97,30 @@ function get(
 }
 
 const identity = (b: Buffer) => b;
+/** A unary method on raw bytes: the test needs no protobuf for its greetings. */
+const unary = (path: string) => ({
+  path,
+  requestStream: false,
+  responseStream: false,
+  requestSerialize: identity,
+  requestDeserialize: identity,
+  responseSerialize: identity,
+  responseDeserialize: identity,
+});
 const GREETER_SERVICE = {
-  Hello: {
-    path: "/test.Greeter/Hello",
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  },
-  Fail: {
-    path: "/test.Greeter/Fail",
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  },
+  Hello: unary("/test.Greeter/Hello"),
+  Fail: unary("/test.Greeter/Fail"),
 } satisfies grpc.ServiceDefinition;
 
 describe("L7 through two sidecars with mTLS", { timeout: 20_000 }, () => {
-  let dir: string;
-  let cp: ControlPlane;
-  const agents: SidecarAgent[] = [];
-  const servers: Server[] = [];
-  const logs: string[] = [];
+  let mesh: TestMesh;
   const webSeen: { protocol: string; path: string; from: string }[] = [];
   let flakyCalls = 0;
   let grpcServer: grpc.Server | undefined;
   const inbounds = new Map<string, Server>();
-  const allPools: UpstreamPools[] = [];
-
-  async function sidecar(podName: string, sa: string, ip: string): Promise<ListenerDeps> {
-    const token = await mintWorkloadToken(cp.tokenKey as never, {
-      namespace: "shop",
-      serviceAccount: sa,
-      ttlSeconds: 3600,
-    });
-    await writeFile(join(dir, `${podName}.token`), token);
-    const agent = await startSidecarAgent({
-      bootstrap: validateBootstrap({
-        controlPlane: `127.0.0.1:${cp.xdsTlsPort}`,
-        caRootFile: join(dir, "root.pem"),
-        tokenFile: join(dir, `${podName}.token`),
-        node: { namespace: "shop", podName, serviceAccount: sa, podIp: ip, labels: { app: sa } },
-      }),
-      adminPort: 0,
-    });
-    agents.push(agent);
-    const deadline = Date.now() + 10_000;
-    while (!agent.ready()) {
-      if (Date.now() > deadline) throw new Error(`${podName}'s sidecar never got ready`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const material = new TlsMaterial(agent.identity, agent.xds);
-    const pools = new UpstreamPools({ material });
-    allPools.push(pools);
-    return {
-      xds: agent.xds,
-      picker: new ClusterPicker(),
-      material,
-      pools,
-      log: (m, f) => logs.push(`${m} ${JSON.stringify(f)}`),
-    };
-  }
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "trellis-l7-"));
-    await writeFile(join(dir, "mesh.yaml"), MESH);
-    cp = await startControlPlane({
-      configDir: dir,
-      caDir: join(dir, "ca"),
-      xdsPort: 0,
-      xdsTlsPort: 0,
-      adminPort: 0,
-      debounceMs: 10,
-      log: () => {},
-    });
-    await writeFile(join(dir, "root.pem"), cp.trustBundlePem());
-
+    mesh = await TestMesh.start(MESH);
     const web = createHttpServer((req, res) => {
       webSeen.push({
         protocol: req.httpVersion,
@@ -207,15 +130,14 @@ describe("L7 through two sidecars with mTLS", { timeout: 20_000 }, () => {
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify({ pod: "web-0", path: req.url }));
     });
-    await listen(web, "127.0.0.1", WEB.port);
+    await mesh.listen(web, "127.0.0.1", WEB.port);
     const flaky = createHttpServer((req, res) => {
       flakyCalls++;
       res.statusCode = flakyCalls % 2 === 1 ? 503 : 200;
       res.end(res.statusCode === 200 ? "ok" : "try again");
       void req;
     });
-    await listen(flaky, "127.0.0.1", FLAKY.port);
-    servers.push(web, flaky);
+    await mesh.listen(flaky, "127.0.0.1", FLAKY.port);
     grpcServer = new grpc.Server();
     grpcServer.addService(GREETER_SERVICE, {
       Hello: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
@@ -236,33 +158,35 @@ describe("L7 through two sidecars with mTLS", { timeout: 20_000 }, () => {
       ["greeter-0", GREETER],
       ["flaky-0", FLAKY],
     ] as const) {
-      const deps = await sidecar(name, name.replace("-0", ""), s.podIP);
-      const inbound = inboundListener(deps);
-      await listen(inbound, s.podIP, s.port);
-      servers.push(inbound);
-      inbounds.set(name, inbound);
+      const app = name.replace("-0", "");
+      const deps = await mesh.sidecar({
+        namespace: "shop",
+        name,
+        serviceAccount: app,
+        ip: s.podIP,
+        app,
+      });
+      inbounds.set(name, await mesh.listen(inboundListener(deps), s.podIP, s.port));
     }
-    const client = await sidecar("client-0", "client", CLIENT_IP);
-    for (const s of [WEB, GREETER, FLAKY]) {
-      const outbound = outboundListener(client);
-      await listen(outbound, s.clusterIP, s.port);
-      servers.push(outbound);
-    }
+    const client = await mesh.sidecar({
+      namespace: "shop",
+      name: "client-0",
+      serviceAccount: "client",
+      ip: CLIENT_IP,
+      app: "client",
+    });
+    for (const s of [WEB, GREETER, FLAKY])
+      await mesh.listen(outboundListener(client), s.clusterIP, s.port);
   });
 
   after(async () => {
-    // The sidecars' pooled HTTP/2 sessions first: servers close once their connections have.
-    for (const p of allPools) p.close();
-    for (const s of servers) await new Promise((r) => s.close(r));
     grpcServer?.forceShutdown();
-    for (const a of agents) await a.close();
-    await cp?.close();
-    await rm(dir, { recursive: true, force: true });
+    await mesh?.close();
   });
 
   it("HTTP/1.1: the app's request reaches the web pod, HTTP/2 over mTLS between the sidecars", async () => {
     const res = await get(WEB.clusterIP, WEB.port, "/api/items?x=1").catch((e) => {
-      throw new Error(`${e.message}\n${logs.join("\n")}`);
+      throw new Error(`${e.message}\n${mesh.logs.join("\n")}`);
     });
     assert.equal(res.status, 200, res.body);
     assert.deepEqual(JSON.parse(res.body), { pod: "web-0", path: "/api/items?x=1" });
