@@ -129,8 +129,9 @@ export const sidecarCommand: Command = {
     inv.out(
       `trellis sidecar: ${agent.identity.current?.spiffeId} (node ${bootstrap.node.id}); control plane ${bootstrap.controlPlane} over ${bootstrap.xds} xDS; admin ${agent.adminPort}, outbound ${agent.outboundPort}, inbound ${agent.inboundPort}`,
     );
-    const sig = await untilSignal();
-    inv.err(`trellis sidecar: ${sig}, shutting down`);
+    const why = await Promise.race([untilSignal(), agent.quitRequested.then(() => "quitquitquit")]);
+    inv.err(`trellis sidecar: ${why}, draining and shutting down`);
+    await agent.drain();
     await agent.close();
     return 0;
   },

@@ -28,6 +28,8 @@ export interface SidecarAgentOptions {
   readonly log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Reconnect backoff of the xDS stream (tests shorten it). */
   readonly xdsBackoff?: { readonly baseMs?: number; readonly maxMs?: number };
+  /** How long draining waits for open connections (Istio's terminationDrainDuration: 5 s). */
+  readonly drainTimeoutMs?: number;
   /** The proxy's listeners (:15001 outbound, :15006 inbound); absent: the control side only. */
   readonly listeners?: {
     readonly host?: string;
@@ -45,8 +47,12 @@ export interface SidecarAgent {
   /** The bound listener ports, when the listeners run. */
   readonly outboundPort?: number;
   readonly inboundPort?: number;
-  /** Config and certificate are in: what /ready answers. */
+  /** Config and certificate are in, and not draining: what /ready answers. */
   ready(): boolean;
+  /** Graceful shutdown: /ready 503, no new connections, in-flight ones get `timeoutMs`. */
+  drain(timeoutMs?: number): Promise<void>;
+  /** Resolves when POST /quitquitquit has drained the sidecar: the process should exit. */
+  readonly quitRequested: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -105,7 +111,29 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
   });
   xds.start();
 
-  const ready = () => identity.current !== undefined && xds.synced;
+  let draining = false;
+  const ready = () => identity.current !== undefined && xds.synced && !draining;
+  let requestQuit = () => {};
+  const quitRequested = new Promise<void>((resolve) => {
+    requestQuit = resolve;
+  });
+  const proxies: Server[] = [];
+  const closers: (() => void)[] = [];
+  let drained: Promise<void> | undefined;
+  /** Stop accepting, let open connections finish for up to `timeoutMs`, then cut the rest. */
+  const drain = (timeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_MS): Promise<void> => {
+    if (drained) return drained;
+    draining = true;
+    log("draining: /ready is 503, listeners stop accepting", { timeoutMs });
+    const closed = Promise.all(proxies.map((p) => new Promise<void>((r) => p.close(() => r()))));
+    drained = Promise.race([
+      closed,
+      new Promise<void>((r) => setTimeout(r, timeoutMs).unref()),
+    ]).then(() => {
+      for (const c of closers) c();
+    });
+    return drained;
+  };
   const admin = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://admin");
     const json = (status: number, body: unknown) => {
@@ -115,7 +143,28 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
     switch (url.pathname) {
       case "/ready":
         res.writeHead(ready() ? 200 : 503, { "content-type": "text/plain" });
-        res.end(ready() ? "LIVE\n" : "not ready: waiting for config and certificate\n");
+        res.end(
+          ready()
+            ? "LIVE\n"
+            : draining
+              ? "draining\n"
+              : "not ready: waiting for config and certificate\n",
+        );
+        return;
+      case "/clusters":
+        return json(200, clustersView(xds));
+      case "/drain":
+      case "/quitquitquit":
+        if (req.method !== "POST") {
+          res.writeHead(405, { allow: "POST", "content-type": "text/plain" });
+          res.end(`${url.pathname} changes state: POST it\n`);
+          return;
+        }
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.end(url.pathname === "/drain" ? "draining\n" : "draining, then exiting\n");
+        void drain().then(() => {
+          if (url.pathname === "/quitquitquit") requestQuit();
+        });
         return;
       case "/config_dump":
         return json(200, configDump(xds));
@@ -131,14 +180,14 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
       }
       default:
         res.writeHead(404, { "content-type": "text/plain" });
-        res.end("not found: /ready, /config_dump, /certs\n");
+        res.end(
+          "not found: /ready, /config_dump, /clusters, /certs, POST /drain, POST /quitquitquit\n",
+        );
     }
   });
   await listen(admin, options.adminPort ?? 15000, options.adminHost ?? "127.0.0.1");
   const adminPort = (admin.address() as AddressInfo).port;
 
-  const proxies: Server[] = [];
-  const closers: (() => void)[] = [];
   const ports: { outboundPort?: number; inboundPort?: number } = {};
   if (options.listeners) {
     const l = options.listeners;
@@ -172,6 +221,8 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
     adminPort,
     ...ports,
     ready,
+    drain,
+    quitRequested,
     async close() {
       for (const p of proxies) p.close();
       for (const c of closers) c();
@@ -193,6 +244,36 @@ function listen(server: Server, port: number, host: string): Promise<void> {
       resolve();
     });
   });
+}
+
+const DEFAULT_DRAIN_MS = 5_000;
+
+/** Each cluster and its endpoints with their health, as Envoy's /clusters lists them. */
+function clustersView(xds: XdsClient) {
+  const c = xds.config;
+  return Object.fromEntries(
+    [...c.clusters].map(([name, r]) => {
+      const cluster = r.message as Record<string, unknown>;
+      const eds = (cluster.eds_cluster_config as { service_name?: string } | undefined)
+        ?.service_name;
+      const assignment = (
+        cluster.type === "EDS" ? c.endpoints.get(eds || name)?.message : cluster.load_assignment
+      ) as { endpoints?: { lb_endpoints?: Record<string, unknown>[] }[] } | undefined;
+      const endpoints = (assignment?.endpoints ?? []).flatMap((l) =>
+        (l.lb_endpoints ?? []).map((e) => {
+          const sa = (e.endpoint as { address?: { socket_address?: Record<string, unknown> } })
+            ?.address?.socket_address;
+          return {
+            address: `${sa?.address}:${sa?.port_value}`,
+            health: e.health_status ?? "UNKNOWN",
+            // Outlier detection comes with the L7 balancers; nothing is ejected yet.
+            ejected: false,
+          };
+        }),
+      );
+      return [name, { type: cluster.type ?? "STATIC", endpoints }];
+    }),
+  );
 }
 
 /** The config in service, by type, as Envoy's /config_dump shows it (decoded resources). */

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { cp as copy, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -141,5 +142,43 @@ describe("sidecar agent with the control plane", () => {
       [...agent.xds.config.listeners.keys()].sort(),
       [...served.listeners.keys()].sort(),
     );
+  });
+
+  it("admin: /clusters lists endpoints; POST /drain stops accepting and /ready says so; /quitquitquit asks to exit", async () => {
+    const agent = await startSidecarAgent({
+      bootstrap: bootstrap("delta"),
+      adminPort: 0,
+      listeners: { host: "127.0.0.1", outboundPort: 0, inboundPort: 0 },
+      drainTimeoutMs: 200,
+    });
+    agents.push(agent);
+    await until("ready", () => agent.ready());
+    const clusters = JSON.parse((await get(agent, "/clusters")).text);
+    assert.deepEqual(clusters["outbound|9090||backend-v2.shop.svc.cluster.local"].endpoints, [
+      { address: "10.244.2.20:9090", health: "HEALTHY", ejected: false },
+    ]);
+    assert.equal((await get(agent, "/drain")).status, 405, "a GET changes nothing");
+    const port = agent.outboundPort as number;
+    const accepts = () =>
+      new Promise<boolean>((resolve) => {
+        const s = connect(port, "127.0.0.1", () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.on("error", () => resolve(false));
+      });
+    assert.equal(await accepts(), true);
+    let quit = false;
+    void agent.quitRequested.then(() => {
+      quit = true;
+    });
+    const drain = await fetch(`http://127.0.0.1:${agent.adminPort}/drain`, { method: "POST" });
+    assert.equal(drain.status, 200);
+    const ready = await get(agent, "/ready");
+    assert.deepEqual([ready.status, ready.text], [503, "draining\n"]);
+    await until("listeners closed", async () => !(await accepts()));
+    assert.equal(quit, false);
+    await fetch(`http://127.0.0.1:${agent.adminPort}/quitquitquit`, { method: "POST" });
+    await until("the quit request", () => quit);
   });
 });

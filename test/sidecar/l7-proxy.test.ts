@@ -277,4 +277,13 @@ describe("L7 through two sidecars with mTLS", { timeout: 20_000 }, () => {
       without.push((await get(FLAKY.clusterIP, FLAKY.port, "/plain")).status);
     assert.equal(without.filter((s) => s === 503).length, 10, "no retry policy on this route");
   });
+
+  // Last: it takes the control plane away.
+  it("keeps routing on its last config while the control plane is gone", async () => {
+    await mesh.controlPlane.close();
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await get(WEB.clusterIP, WEB.port, "/api/still")).status, 200);
+    }
+    assert.equal((await get(WEB.clusterIP, WEB.port, "/admin")).status, 403, "and enforcing it");
+  });
 });
