@@ -26,6 +26,8 @@ export interface ConnectionManager {
   readonly destinationPort: number;
   /** The connection's original destination (ORIGINAL_DST clusters). */
   readonly destination: { readonly address: string; readonly port: number };
+  /** The downstream peer's address (ring hash's default key). */
+  readonly peerAddress?: string;
 }
 
 export interface RouterDeps {
@@ -69,15 +71,27 @@ export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManage
     });
     if (!result.ok) throw new ProxyError(result.code, result.message, result.status);
     const { decision } = result;
-    const attempt: Dispatch = (req, attemptSignal) => {
+    const attempt: Dispatch = async (req, attemptSignal) => {
       let target: ReturnType<ClusterPicker["pick"]>;
       try {
-        target = deps.picker.pick(deps.config(), decision.cluster, hcm.destination);
+        // Ring hash keys on the peer (Envoy's hash_policy connection_properties.source_ip).
+        target = deps.picker.pick(deps.config(), decision.cluster, hcm.destination, {
+          hashKey: hcm.peerAddress ?? "",
+        });
       } catch (err) {
         if (err instanceof ClusterError) throw new ProxyError(err.code, err.message);
         throw err;
       }
-      return deps.pools.dispatch(target, req, attemptSignal);
+      try {
+        const res = await deps.pools.dispatch(target, req, attemptSignal);
+        // In flight until the response body is done (least request counts streams).
+        res.body.once("close", target.release);
+        res.body.once("end", target.release);
+        return res;
+      } catch (err) {
+        target.release();
+        throw err;
+      }
     };
     return withRetries(attempt, request, signal, decision, deps.budget);
   };

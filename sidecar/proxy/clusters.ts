@@ -1,11 +1,13 @@
 // The concrete stage of L4: from a cluster name to the endpoint to connect to and how — the
 // cluster's endpoints (EDS, inline for STATIC, or the connection's original destination for
-// ORIGINAL_DST), picked round robin among the healthy ones, and the transport socket the
+// ORIGINAL_DST), picked among the healthy ones by the cluster's lb_policy (balancers.ts),
+// and the transport socket the
 // endpoint's metadata selects (transport_socket_matches: mTLS for endpoints with a
 // sidecar, plaintext for the rest). Errors are values with codes, mapped in one place.
 
 import type { XdsMessage } from "../../api/xds-proto.js";
 import type { XdsConfig } from "../xds/assemble.js";
+import { InFlight, type LbPolicy, makePicker, type PickContext, type Picker } from "./balancers.js";
 import { type UpstreamTls, upstreamTlsOf } from "./upstream.js";
 
 export type ClusterErrorCode = "CLUSTER_NOT_FOUND" | "NO_HEALTHY_UPSTREAM";
@@ -28,6 +30,8 @@ export interface Target {
   readonly connectTimeoutMs: number;
   /** HTTP/2 upstream: mTLS with ALPN h2 (sidecar to sidecar), or the cluster asks for it. */
   readonly http2: boolean;
+  /** Ends the request's count on its endpoint (least request); call when it is done. */
+  readonly release: () => void;
 }
 
 interface Endpoint {
@@ -42,14 +46,29 @@ const SOCKET_MATCH = "envoy.transport_socket_match";
 /** Envoy's default connect_timeout. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
-/** Round-robin positions by cluster: the one piece of state the L4 picker keeps. */
+const POLICIES: ReadonlySet<string> = new Set([
+  "ROUND_ROBIN",
+  "RANDOM",
+  "LEAST_REQUEST",
+  "RING_HASH",
+]);
+
+/**
+ * The concrete stage's state: a picker per endpoint set (made anew when the
+ * ClusterLoadAssignment object changes, which the xDS client does on every update) and the
+ * requests in flight per cluster's endpoint.
+ */
 export class ClusterPicker {
-  readonly #next = new Map<string, number>();
+  readonly #pickers = new WeakMap<object, { policy: LbPolicy; picker: Picker<Endpoint> }>();
+  readonly #inFlight = new Map<string, InFlight>();
+
+  constructor(readonly random: () => number = Math.random) {}
 
   pick(
     config: XdsConfig,
     clusterName: string,
     originalDestination: { address: string; port: number },
+    context?: PickContext,
   ): Target {
     const cluster = config.clusters.get(clusterName)?.message;
     if (!cluster) {
@@ -58,22 +77,41 @@ export class ClusterPicker {
     const connectTimeoutMs = durationMs(cluster.connect_timeout) ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const h2 = clusterWantsHttp2(cluster);
     if (cluster.type === "ORIGINAL_DST") {
-      return { cluster: clusterName, ...originalDestination, connectTimeoutMs, http2: h2 };
+      return {
+        cluster: clusterName,
+        ...originalDestination,
+        connectTimeoutMs,
+        http2: h2,
+        release: () => {},
+      };
     }
     const assignment =
       cluster.type === "EDS"
         ? config.endpoints.get(edsName(cluster))?.message
         : (cluster.load_assignment as XdsMessage | undefined);
-    const endpoints = healthyEndpoints(assignment);
-    if (endpoints.length === 0) {
-      throw new ClusterError(
-        "NO_HEALTHY_UPSTREAM",
-        `cluster ${clusterName} has no healthy endpoint`,
-      );
+    const policy = (
+      POLICIES.has(String(cluster.lb_policy)) ? cluster.lb_policy : "ROUND_ROBIN"
+    ) as LbPolicy;
+    let inFlight = this.#inFlight.get(clusterName);
+    if (!inFlight) {
+      inFlight = new InFlight();
+      this.#inFlight.set(clusterName, inFlight);
     }
-    const i = (this.#next.get(clusterName) ?? 0) % endpoints.length;
-    this.#next.set(clusterName, i + 1);
-    const endpoint = endpoints[i] as Endpoint;
+    const key = assignment ?? cluster;
+    let memo = this.#pickers.get(key);
+    if (!memo || memo.policy !== policy) {
+      const endpoints = healthyEndpoints(assignment);
+      if (endpoints.length === 0) {
+        throw new ClusterError(
+          "NO_HEALTHY_UPSTREAM",
+          `cluster ${clusterName} has no healthy endpoint`,
+        );
+      }
+      memo = { policy, picker: makePicker(policy, endpoints, inFlight, this.random) };
+      this.#pickers.set(key, memo);
+    }
+    const endpoint = memo.picker.pick(context);
+    const release = inFlight.begin(endpoint);
     const tls = transportTls(cluster, endpoint);
     return {
       cluster: clusterName,
@@ -82,6 +120,7 @@ export class ClusterPicker {
       ...(tls ? { tls } : {}),
       connectTimeoutMs,
       http2: h2 || (tls?.alpn.includes("h2") ?? false),
+      release,
     };
   }
 }

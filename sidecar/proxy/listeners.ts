@@ -183,6 +183,7 @@ async function serveHttp(
       ...(principal ? { principal } : {}),
       destinationPort: dst.port,
       destination: { address: dst.address, port: dst.port },
+      ...(downstream.remoteAddress ? { peerAddress: downstream.remoteAddress } : {}),
     },
   );
   const servers = httpServers(handler, {
@@ -253,21 +254,27 @@ async function forward(
   }
   const proxy = (terminal.typed_config ?? {}) as XdsMessage;
   const cluster = typeof proxy.cluster === "string" ? proxy.cluster : weightedCluster(proxy);
-  const target = deps.picker.pick(deps.xds.config, cluster, dst);
-  const upstream = await connectUpstream({
-    address: target.address,
-    port: target.port,
-    timeoutMs: target.connectTimeoutMs,
-    material: deps.material,
-    ...(target.tls ? { tls: target.tls } : {}),
-    ...(deps.mark !== undefined ? { mark: deps.mark } : {}),
+  const target = deps.picker.pick(deps.xds.config, cluster, dst, {
+    hashKey: downstream.remoteAddress ?? "",
   });
-  downstream.resume();
-  await pipeSockets(
-    downstream,
-    upstream,
-    durationMs(proxy.idle_timeout) ?? DEFAULT_IDLE_TIMEOUT_MS,
-  );
+  try {
+    const upstream = await connectUpstream({
+      address: target.address,
+      port: target.port,
+      timeoutMs: target.connectTimeoutMs,
+      material: deps.material,
+      ...(target.tls ? { tls: target.tls } : {}),
+      ...(deps.mark !== undefined ? { mark: deps.mark } : {}),
+    });
+    downstream.resume();
+    await pipeSockets(
+      downstream,
+      upstream,
+      durationMs(proxy.idle_timeout) ?? DEFAULT_IDLE_TIMEOUT_MS,
+    );
+  } finally {
+    target.release();
+  }
 }
 
 function weightedCluster(proxy: XdsMessage): string {
