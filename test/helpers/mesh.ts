@@ -53,7 +53,10 @@ export class TestMesh {
   }
 
   /** A sidecar for `pod`, ready (SVID and config in), and the deps of its listeners. */
-  async sidecar(pod: TestPod): Promise<ListenerDeps> {
+  async sidecar(
+    pod: TestPod,
+    options: { svidTtl?: string } = {},
+  ): Promise<ListenerDeps & { agent: SidecarAgent }> {
     const token = await mintWorkloadToken(this.controlPlane.tokenKey as never, {
       namespace: pod.namespace,
       serviceAccount: pod.serviceAccount,
@@ -73,6 +76,7 @@ export class TestMesh {
           podIp: pod.ip,
           labels: { app: pod.app },
         },
+        ...(options.svidTtl ? { svidTtl: options.svidTtl } : {}),
       }),
       adminPort: 0,
     });
@@ -86,6 +90,7 @@ export class TestMesh {
     const pools = new UpstreamPools({ material });
     this.#pools.push(pools);
     return {
+      agent,
       xds: agent.xds,
       picker: new ClusterPicker(),
       material,

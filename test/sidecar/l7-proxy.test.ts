@@ -112,7 +112,7 @@ const GREETER_SERVICE = {
   Fail: unary("/test.Greeter/Fail"),
 } satisfies grpc.ServiceDefinition;
 
-describe("L7 through two sidecars with mTLS", { timeout: 20_000 }, () => {
+describe("L7 through two sidecars with mTLS", { timeout: 30_000 }, () => {
   let mesh: TestMesh;
   const webSeen: { protocol: string; path: string; from: string }[] = [];
   let flakyCalls = 0;
@@ -276,6 +276,44 @@ describe("L7 through two sidecars with mTLS", { timeout: 20_000 }, () => {
     for (let i = 0; i < 20; i++)
       without.push((await get(FLAKY.clusterIP, FLAKY.port, "/plain")).status);
     assert.equal(without.filter((s) => s === 503).length, 10, "no retry policy on this route");
+  });
+
+  it("certificate rotation under load drops no request", async () => {
+    // A second client whose SVID lives 10 s: it renews at about 5 s, mid-traffic.
+    const rotating = await mesh.sidecar(
+      {
+        namespace: "shop",
+        name: "client-1",
+        serviceAccount: "client",
+        ip: "127.0.0.14",
+        app: "client",
+      },
+      { svidTtl: "10s" },
+    );
+    // Its connections "were going" to the web Service, as SO_ORIGINAL_DST would say.
+    const redirected = await mesh.listen(
+      outboundListener({
+        ...rotating,
+        destinationOf: () => ({ address: WEB.clusterIP, port: WEB.port, family: 4 }),
+      }),
+      "127.0.0.15",
+      0,
+    );
+    const target = (redirected.address() as { port: number }).port;
+    const statuses: number[] = [];
+    const deadline = Date.now() + 15_000;
+    while (rotating.agent.identity.rotations === 0 || statuses.length < 50) {
+      if (Date.now() > deadline) throw new Error("no rotation within 15 s");
+      const batch = await Promise.all(
+        Array.from({ length: 5 }, () => get("127.0.0.15", target, "/api/rotating")),
+      );
+      statuses.push(...batch.map((r) => r.status));
+    }
+    // And some after it, on the new certificate.
+    for (let i = 0; i < 10; i++)
+      statuses.push((await get("127.0.0.15", target, "/api/after")).status);
+    assert.equal(rotating.agent.identity.rotations >= 1, true);
+    assert.deepEqual(new Set(statuses), new Set([200]), `${statuses.length} requests`);
   });
 
   // Last: it takes the control plane away.
