@@ -17,6 +17,7 @@ import { WorkloadIdentity } from "./identity.js";
 import { ClusterPicker } from "./proxy/clusters.js";
 import { inboundListener, outboundListener } from "./proxy/listeners.js";
 import { TlsMaterial } from "./proxy/tls.js";
+import { SidecarMetrics } from "./telemetry/metrics.js";
 import { XdsClient } from "./xds/client.js";
 import { grpcTransport } from "./xds/grpc-transport.js";
 
@@ -111,6 +112,11 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
   });
   xds.start();
 
+  const metrics = new SidecarMetrics(b.node.id, {
+    name: b.node.labels.app ?? b.node.podName,
+    namespace: b.node.namespace,
+    principal: spiffeIdOf(b),
+  });
   let draining = false;
   const ready = () => identity.current !== undefined && xds.synced && !draining;
   let requestQuit = () => {};
@@ -153,6 +159,10 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
         return;
       case "/clusters":
         return json(200, clustersView(xds));
+      case "/stats/prometheus":
+        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+        res.end(metrics.render());
+        return;
       case "/drain":
       case "/quitquitquit":
         if (req.method !== "POST") {
@@ -181,7 +191,7 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
       default:
         res.writeHead(404, { "content-type": "text/plain" });
         res.end(
-          "not found: /ready, /config_dump, /clusters, /certs, POST /drain, POST /quitquitquit\n",
+          "not found: /ready, /config_dump, /clusters, /certs, /stats/prometheus, POST /drain, POST /quitquitquit\n",
         );
     }
   });
@@ -226,6 +236,7 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
     async close() {
       for (const p of proxies) p.close();
       for (const c of closers) c();
+      metrics.close();
       stopRenew();
       xds.close();
       transport.close();

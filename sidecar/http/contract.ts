@@ -5,6 +5,7 @@
 // (rescue.ts), at the edge.
 
 import type { Readable } from "node:stream";
+import type { RequestRecord } from "../telemetry/events.js";
 
 export type Headers = Record<string, string | string[]>;
 
@@ -19,6 +20,8 @@ export interface ProxyRequest {
   readonly body: Readable;
   /** content-type application/grpc…: errors answer with grpc-status, not an HTTP status. */
   readonly grpc: boolean;
+  /** What the stages learn (route, cluster, endpoint, attempts), for the request's event. */
+  readonly record?: RequestRecord;
 }
 
 export interface ProxyResponse {

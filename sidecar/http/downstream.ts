@@ -10,6 +10,7 @@ import {
   createServer as h2Server,
 } from "node:http2";
 import type { Duplex } from "node:stream";
+import { type RequestEvent, type RequestRecord, requestChannel } from "../telemetry/events.js";
 import {
   forwardableHeaders,
   ProxyError,
@@ -29,14 +30,26 @@ export interface HttpServers {
 /** HTTP/2's connection preface: a plaintext connection that starts so is h2c. */
 export const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
+/** Who serves the connection, for the request events. */
+export interface ConnectionContext {
+  readonly sidecar: string;
+  readonly direction: "inbound" | "outbound";
+  readonly peerPrincipal?: string;
+  readonly mtls: boolean;
+}
+
 export function httpServers(
   handler: HttpHandler,
-  options: { scheme: "http" | "https"; log?: (m: string, f?: Record<string, unknown>) => void },
+  options: {
+    scheme: "http" | "https";
+    context: ConnectionContext;
+    log?: (m: string, f?: Record<string, unknown>) => void;
+  },
 ): HttpServers {
   const onRequest = (
     req: IncomingMessage | Http2ServerRequest,
     res: ServerResponse | Http2ServerResponse,
-  ) => void respond(handler, options.scheme, req, res, options.log);
+  ) => void respond(handler, options.scheme, options.context, req, res, options.log);
   const h1 = h1Server({ keepAliveTimeout: 60_000 }, onRequest);
   const h2 = h2Server({}, onRequest);
   h2.on("sessionError", () => {});
@@ -54,6 +67,7 @@ export function httpServers(
 async function respond(
   handler: HttpHandler,
   scheme: "http" | "https",
+  context: ConnectionContext,
   req: IncomingMessage | Http2ServerRequest,
   res: ServerResponse | Http2ServerResponse,
   log?: (m: string, f?: Record<string, unknown>) => void,
@@ -61,6 +75,8 @@ async function respond(
   const raw = req.headers as Record<string, string | string[] | undefined>;
   const authority = String(raw[":authority"] ?? raw.host ?? "");
   const grpc = String(raw["content-type"] ?? "").startsWith("application/grpc");
+  const started = performance.now();
+  const record: RequestRecord = {};
   const request: ProxyRequest = {
     method: req.method ?? "GET",
     path: req.url ?? "/",
@@ -69,7 +85,28 @@ async function respond(
     headers: forwardableHeaders(raw),
     body: req,
     grpc,
+    record,
   };
+  let status = 0;
+  let grpcStatus: string | undefined;
+  let error: string | undefined;
+  if (requestChannel.hasSubscribers) {
+    res.once("close", () => {
+      requestChannel.publish({
+        ...context,
+        ...record,
+        attempts: record.attempts ?? 1,
+        protocol: grpc ? "grpc" : "http",
+        method: request.method,
+        path: request.path,
+        authority,
+        status,
+        ...(grpcStatus !== undefined ? { grpcStatus } : {}),
+        ...(error ? { error } : {}),
+        durationMs: performance.now() - started,
+      } satisfies RequestEvent);
+    });
+  }
   const abort = new AbortController();
   res.once("close", () => {
     if (!res.writableFinished) abort.abort();
@@ -81,6 +118,9 @@ async function respond(
     const e = err instanceof ProxyError ? err : new ProxyError("UPSTREAM_RESET", String(err));
     const reply = rescue(e.code, e.message, e.status);
     log?.("local reply", { code: e.code, status: reply.status, path: request.path });
+    error = e.code;
+    status = grpc ? 200 : reply.status;
+    if (grpc) grpcStatus = String(reply.grpcStatus);
     if (res.headersSent) {
       res.destroy();
       return;
@@ -99,6 +139,8 @@ async function respond(
     return;
   }
   const headers = { ...upstream.headers };
+  status = upstream.status;
+  if (headers["grpc-status"] !== undefined) grpcStatus = String(headers["grpc-status"]);
   // A gRPC error is often "trailers-only": grpc-status in the one HEADERS frame, which must
   // end the stream (a client reads a later END_STREAM without trailers as a broken call).
   if (headers["grpc-status"] !== undefined) {
@@ -113,6 +155,7 @@ async function respond(
   upstream.body.pipe(res as NodeJS.WritableStream, { end: false });
   upstream.body.once("end", () => {
     void upstream.trailers.then((trailers) => {
+      if (trailers["grpc-status"] !== undefined) grpcStatus = String(trailers["grpc-status"]);
       if (Object.keys(trailers).length > 0) res.addTrailers(trailers as Record<string, string>);
       res.end();
     });

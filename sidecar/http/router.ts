@@ -82,6 +82,10 @@ export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManage
         if (err instanceof ClusterError) throw new ProxyError(err.code, err.message);
         throw err;
       }
+      if (req.record) {
+        req.record.cluster = decision.cluster;
+        req.record.endpoint = `${target.address}:${target.port}`;
+      }
       try {
         const res = await deps.pools.dispatch(target, req, attemptSignal);
         // In flight until the response body is done (least request counts streams).
@@ -93,6 +97,12 @@ export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManage
         throw err;
       }
     };
-    return withRetries(attempt, request, signal, decision, deps.budget);
+    if (request.record) request.record.route = decision.route;
+    const stats = { attempts: 0, budgetExhausted: false };
+    try {
+      return await withRetries(attempt, request, signal, decision, deps.budget, stats);
+    } finally {
+      if (request.record) request.record.attempts = stats.attempts;
+    }
   };
 }

@@ -21,6 +21,7 @@ import { connectionManagerHandler } from "../http/router.js";
 import { UpstreamPools } from "../http/upstream-pool.js";
 import { type ConnectionFacts, selectFilterChain } from "../listeners/filter-chain.js";
 import { type Destination, originalDestination, SocketOptionError } from "../socket-options.js";
+import { type ConnectionEvent, connectionChannel } from "../telemetry/events.js";
 import type { XdsClient } from "../xds/client.js";
 import type { ClusterPicker } from "./clusters.js";
 import { durationMs } from "./clusters.js";
@@ -106,7 +107,7 @@ export function outboundListener(listenerDeps: ListenerDeps): Server {
         destinationPort: dst.port,
         transportProtocol: "raw_buffer",
       });
-      await forward(deps, socket, chain, dst);
+      await forward(deps, "outbound", socket, chain, dst);
     });
   });
 }
@@ -145,7 +146,7 @@ export function inboundListener(listenerDeps: ListenerDeps): Server {
           );
         }
       }
-      await forward(deps, downstream, chain, dst, principal);
+      await forward(deps, "inbound", downstream, chain, dst, principal);
     });
   });
 }
@@ -153,6 +154,7 @@ export function inboundListener(listenerDeps: ListenerDeps): Server {
 /** HTTP/2 when ALPN chose it or the connection opens with the h2c preface; else HTTP/1.1. */
 async function serveHttp(
   deps: Ready,
+  direction: "inbound" | "outbound",
   downstream: Socket,
   hcm: XdsMessage,
   dst: Destination,
@@ -188,6 +190,12 @@ async function serveHttp(
   );
   const servers = httpServers(handler, {
     scheme: downstream instanceof TLSSocket ? "https" : "http",
+    context: {
+      sidecar: deps.xds.nodeId,
+      direction,
+      ...(principal ? { peerPrincipal: principal } : {}),
+      mtls: downstream instanceof TLSSocket,
+    },
     ...(deps.log ? { log: deps.log } : {}),
   });
   downstream.once("close", () => servers.close());
@@ -235,6 +243,7 @@ function chainFor(deps: Ready, listenerName: string, facts: ConnectionFacts): Xd
  */
 async function forward(
   deps: Ready,
+  direction: "inbound" | "outbound",
   downstream: Socket,
   chain: XdsMessage,
   dst: Destination,
@@ -243,7 +252,14 @@ async function forward(
   const filters = (chain.filters ?? []) as XdsMessage[];
   const terminal = filters[filters.length - 1];
   if (terminal?.name === HCM) {
-    await serveHttp(deps, downstream, (terminal.typed_config ?? {}) as XdsMessage, dst, principal);
+    await serveHttp(
+      deps,
+      direction,
+      downstream,
+      (terminal.typed_config ?? {}) as XdsMessage,
+      dst,
+      principal,
+    );
     return;
   }
   if (terminal?.name !== TCP_PROXY) {
@@ -267,11 +283,30 @@ async function forward(
       ...(deps.mark !== undefined ? { mark: deps.mark } : {}),
     });
     downstream.resume();
-    await pipeSockets(
+    const started = performance.now();
+    const result = await pipeSockets(
       downstream,
       upstream,
       durationMs(proxy.idle_timeout) ?? DEFAULT_IDLE_TIMEOUT_MS,
     );
+    if (connectionChannel.hasSubscribers) {
+      const inbound = direction === "inbound";
+      connectionChannel.publish({
+        sidecar: deps.xds.nodeId,
+        direction: inbound ? "inbound" : "outbound",
+        ...(principal ? { peerPrincipal: principal } : {}),
+        cluster: target.cluster,
+        endpoint: `${target.address}:${target.port}`,
+        mtls: inbound ? downstream instanceof TLSSocket : target.tls !== undefined,
+        durationMs: performance.now() - started,
+        // From the reporting sidecar's side: what it sent toward the peer, and got back.
+        sentBytes: inbound ? result.bytesUpstreamToDownstream : result.bytesDownstreamToUpstream,
+        receivedBytes: inbound
+          ? result.bytesDownstreamToUpstream
+          : result.bytesUpstreamToDownstream,
+        ...(result.reason ? { error: result.reason } : {}),
+      } satisfies ConnectionEvent);
+    }
   } finally {
     target.release();
   }

@@ -106,6 +106,11 @@ export class XdsClient {
     }
   }
 
+  /** node.id of the stream's node: whose config this is. */
+  get nodeId(): string {
+    return String(this.#opts.node.id ?? "");
+  }
+
   /** The config in service: the last coherent one (empty until the first arrives). */
   get config(): XdsConfig {
     return this.#config;

@@ -118,6 +118,8 @@ describe("L7 through two sidecars with mTLS", { timeout: 30_000 }, () => {
   let flakyCalls = 0;
   let grpcServer: grpc.Server | undefined;
   const inbounds = new Map<string, Server>();
+  let clientAgent: { adminPort: number } = { adminPort: 0 };
+  let webAgent: { adminPort: number } = { adminPort: 0 };
 
   before(async () => {
     mesh = await TestMesh.start(MESH);
@@ -167,6 +169,7 @@ describe("L7 through two sidecars with mTLS", { timeout: 30_000 }, () => {
         app,
       });
       inbounds.set(name, await mesh.listen(inboundListener(deps), s.podIP, s.port));
+      if (name === "web-0") webAgent = deps.agent;
     }
     const client = await mesh.sidecar({
       namespace: "shop",
@@ -175,6 +178,7 @@ describe("L7 through two sidecars with mTLS", { timeout: 30_000 }, () => {
       ip: CLIENT_IP,
       app: "client",
     });
+    clientAgent = client.agent;
     for (const s of [WEB, GREETER, FLAKY])
       await mesh.listen(outboundListener(client), s.clusterIP, s.port);
   });
@@ -276,6 +280,49 @@ describe("L7 through two sidecars with mTLS", { timeout: 30_000 }, () => {
     for (let i = 0; i < 20; i++)
       without.push((await get(FLAKY.clusterIP, FLAKY.port, "/plain")).status);
     assert.equal(without.filter((s) => s === 503).length, 10, "no retry policy on this route");
+  });
+
+  it("counts requests in Istio's metrics on both sides, mTLS and identities included", async () => {
+    const stats = async (agent: { adminPort: number }) =>
+      (await fetch(`http://127.0.0.1:${agent.adminPort}/stats/prometheus`)).text();
+    const metric = (text: string, labels: Record<string, string>) => {
+      const lines = text.split("\n").filter((l) => l.startsWith("istio_requests_total{"));
+      const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+      return lines
+        .filter((l) => want.every((w) => l.includes(w)))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    };
+    const client = await stats(clientAgent);
+    assert.ok(
+      metric(client, {
+        reporter: "source",
+        source_workload: "client",
+        destination_service: "web.shop.svc.cluster.local",
+        response_code: "200",
+      }) >= 6,
+      client,
+    );
+    assert.equal(
+      metric(client, { destination_service: "web.shop.svc.cluster.local", response_code: "403" }),
+      2,
+    );
+    assert.ok(
+      metric(client, { destination_service_name: "greeter", grpc_response_status: "5" }) === 1,
+      "the failing gRPC call, by its grpc-status",
+    );
+    const web = await stats(webAgent);
+    assert.equal(
+      metric(web, {
+        reporter: "destination",
+        source_principal: "spiffe://cluster.local/ns/shop/sa/client",
+        destination_workload: "web",
+        connection_security_policy: "mutual_tls",
+        response_code: "403",
+        response_flags: "RBAC_DENIED",
+      }),
+      2,
+    );
+    assert.match(web, /istio_request_duration_milliseconds_bucket\{.*le="\+Inf"\} \d+/);
   });
 
   it("certificate rotation under load drops no request", async () => {

@@ -1,0 +1,165 @@
+// Prometheus metrics with Istio's names and labels, so existing dashboards and `linkerd
+// viz`-style tools read a Trellis sidecar as they read an Envoy: istio_requests_total,
+// istio_request_duration_milliseconds (Istio's buckets), istio_tcp_sent_bytes_total,
+// istio_tcp_received_bytes_total, istio_tcp_connections_opened_total / _closed_total.
+// Fed by the diagnostics_channel events of one sidecar (its node id).
+
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import {
+  CONNECTION_CHANNEL,
+  type ConnectionEvent,
+  REQUEST_CHANNEL,
+  type RequestEvent,
+} from "./events.js";
+
+/** Istio's default buckets for istio_request_duration_milliseconds. */
+const BUCKETS = [
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000,
+  1800000, 3600000,
+];
+
+export interface Workload {
+  readonly name: string;
+  readonly namespace: string;
+  readonly principal: string;
+}
+
+type Labels = Record<string, string>;
+
+/** Label values escaped as the exposition format wants: backslash, quote, newline. */
+const escapeLabel = (v: string) =>
+  v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+const labelText = (labels: Labels) =>
+  Object.entries(labels)
+    .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+    .join(",");
+
+/** outbound|80||web.shop.svc.cluster.local → web.shop.svc.cluster.local */
+function serviceOf(cluster: string | undefined): { host: string; name: string; namespace: string } {
+  const host = cluster?.startsWith("outbound|") ? (cluster.split("|")[3] ?? "") : "";
+  const [name = "unknown", namespace = "unknown"] = host.split(".");
+  return {
+    host: host || "unknown",
+    name: host ? name : "unknown",
+    namespace: host ? namespace : "unknown",
+  };
+}
+
+/** spiffe://td/ns/NS/sa/SA → NS */
+const namespaceOfPrincipal = (p?: string) => /\/ns\/([^/]+)\//.exec(p ?? "")?.[1] ?? "unknown";
+
+export class SidecarMetrics {
+  readonly #requests = new Map<string, number>();
+  readonly #durations = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  readonly #tcp = new Map<
+    string,
+    { sent: number; received: number; opened: number; closed: number }
+  >();
+  readonly #onRequest = (e: unknown) => this.#request(e as RequestEvent);
+  readonly #onConnection = (e: unknown) => this.#connection(e as ConnectionEvent);
+
+  constructor(
+    readonly sidecar: string,
+    readonly self: Workload,
+  ) {
+    subscribe(REQUEST_CHANNEL, this.#onRequest);
+    subscribe(CONNECTION_CHANNEL, this.#onConnection);
+  }
+
+  close(): void {
+    unsubscribe(REQUEST_CHANNEL, this.#onRequest);
+    unsubscribe(CONNECTION_CHANNEL, this.#onConnection);
+  }
+
+  /** The labels Istio's standard metrics carry, from this sidecar's point of view. */
+  #peerLabels(e: RequestEvent | ConnectionEvent): Labels {
+    const service = serviceOf(e.cluster);
+    const outbound = e.direction === "outbound";
+    const peerNs = namespaceOfPrincipal(e.peerPrincipal);
+    return {
+      reporter: outbound ? "source" : "destination",
+      source_workload: outbound ? this.self.name : "unknown",
+      source_workload_namespace: outbound ? this.self.namespace : peerNs,
+      source_principal: outbound ? this.self.principal : (e.peerPrincipal ?? "unknown"),
+      destination_workload: outbound ? "unknown" : this.self.name,
+      destination_workload_namespace: outbound ? peerNs : this.self.namespace,
+      destination_principal: outbound ? (e.peerPrincipal ?? "unknown") : this.self.principal,
+      destination_service: service.host,
+      destination_service_name: service.name,
+      destination_service_namespace: service.namespace,
+      connection_security_policy: outbound ? "unknown" : e.mtls ? "mutual_tls" : "none",
+    };
+  }
+
+  #request(e: RequestEvent): void {
+    if (e.sidecar !== this.sidecar) return;
+    const labels = {
+      ...this.#peerLabels(e),
+      request_protocol: e.protocol,
+      response_code: String(e.status),
+      grpc_response_status: e.grpcStatus ?? "",
+      response_flags: e.error ?? "-",
+    };
+    const key = labelText(labels);
+    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
+    let h = this.#durations.get(key);
+    if (!h) {
+      h = { buckets: BUCKETS.map(() => 0), sum: 0, count: 0 };
+      this.#durations.set(key, h);
+    }
+    const buckets = h.buckets;
+    BUCKETS.forEach((b, i) => {
+      if (e.durationMs <= b) buckets[i] = (buckets[i] ?? 0) + 1;
+    });
+    h.sum += e.durationMs;
+    h.count++;
+  }
+
+  #connection(e: ConnectionEvent): void {
+    if (e.sidecar !== this.sidecar) return;
+    const key = labelText({ ...this.#peerLabels(e), response_flags: e.error ?? "-" });
+    const t = this.#tcp.get(key) ?? { sent: 0, received: 0, opened: 0, closed: 0 };
+    t.sent += e.sentBytes;
+    t.received += e.receivedBytes;
+    t.opened++;
+    t.closed++;
+    this.#tcp.set(key, t);
+  }
+
+  /** The Prometheus text exposition format (version 0.0.4). */
+  render(): string {
+    const lines: string[] = [];
+    const family = (name: string, type: string, help: string) =>
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    family("istio_requests_total", "counter", "Requests, by source, destination and response.");
+    for (const [k, v] of this.#requests) lines.push(`istio_requests_total{${k}} ${v}`);
+    family(
+      "istio_request_duration_milliseconds",
+      "histogram",
+      "Request durations in milliseconds.",
+    );
+    for (const [k, h] of this.#durations) {
+      BUCKETS.forEach((b, i) =>
+        lines.push(`istio_request_duration_milliseconds_bucket{${k},le="${b}"} ${h.buckets[i]}`),
+      );
+      lines.push(`istio_request_duration_milliseconds_bucket{${k},le="+Inf"} ${h.count}`);
+      lines.push(`istio_request_duration_milliseconds_sum{${k}} ${h.sum}`);
+      lines.push(`istio_request_duration_milliseconds_count{${k}} ${h.count}`);
+    }
+    const tcp: [string, string, "sent" | "received" | "opened" | "closed"][] = [
+      ["istio_tcp_sent_bytes_total", "Bytes sent to the peer over TCP connections.", "sent"],
+      [
+        "istio_tcp_received_bytes_total",
+        "Bytes received from the peer over TCP connections.",
+        "received",
+      ],
+      ["istio_tcp_connections_opened_total", "TCP connections opened.", "opened"],
+      ["istio_tcp_connections_closed_total", "TCP connections closed.", "closed"],
+    ];
+    for (const [name, help, field] of tcp) {
+      family(name, "counter", help);
+      for (const [k, t] of this.#tcp) lines.push(`${name}{${k}} ${t[field]}`);
+    }
+    return `${lines.join("\n")}\n`;
+  }
+}
