@@ -139,9 +139,9 @@ export class SidecarMetrics {
       "Request durations in milliseconds.",
     );
     for (const [k, h] of this.#durations) {
-      BUCKETS.forEach((b, i) =>
-        lines.push(`istio_request_duration_milliseconds_bucket{${k},le="${b}"} ${h.buckets[i]}`),
-      );
+      BUCKETS.forEach((b, i) => {
+        lines.push(`istio_request_duration_milliseconds_bucket{${k},le="${b}"} ${h.buckets[i]}`);
+      });
       lines.push(`istio_request_duration_milliseconds_bucket{${k},le="+Inf"} ${h.count}`);
       lines.push(`istio_request_duration_milliseconds_sum{${k}} ${h.sum}`);
       lines.push(`istio_request_duration_milliseconds_count{${k}} ${h.count}`);
