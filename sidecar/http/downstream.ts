@@ -133,7 +133,12 @@ async function respond(
         "x-trellis-error": e.code,
       });
     } else {
-      res.writeHead(reply.status, { "content-type": "text/plain", "x-trellis-error": e.code });
+      res.writeHead(reply.status, {
+        "content-type": "text/plain",
+        "x-trellis-error": e.code,
+        // Envoy's header for a circuit breaker's 503, which clients and dashboards know.
+        ...(e.code === "OVERFLOW" ? { "x-envoy-overloaded": "true" } : {}),
+      });
       res.end(`${reply.message}\n`);
     }
     return;

@@ -1,13 +1,15 @@
 // The L7 pipeline of one HTTP connection manager, assembled in one place: authorization
 // (the HCM's RBAC filter, inbound) → the logical stage (route-match: virtual host, route,
-// weighted cluster) → retries and timeouts (retry.ts) → the concrete stage (the cluster's
-// endpoint, ClusterPicker) → the endpoint stage (UpstreamPools). Errors bubble up as
+// weighted cluster) → retries and timeouts (retry.ts) → the cluster's circuit breaker →
+// the concrete stage (the cluster's endpoint, ClusterPicker) → the endpoint stage
+// (UpstreamPools). Errors bubble up as
 // ProxyErrors untouched and downstream.ts turns them into a status.
 
 import type { XdsMessage } from "../../api/xds-proto.js";
 import { type AuthzFacts, evaluateRbac } from "../authz/rbac.js";
 import { ClusterError, type ClusterPicker } from "../proxy/clusters.js";
 import type { XdsConfig } from "../xds/assemble.js";
+import type { CircuitBreakers } from "./circuit-breakers.js";
 import { type Dispatch, ProxyError } from "./contract.js";
 import type { HttpHandler } from "./downstream.js";
 import { type RetryBudget, withRetries } from "./retry.js";
@@ -33,8 +35,9 @@ export interface ConnectionManager {
 export interface RouterDeps {
   readonly config: () => XdsConfig;
   readonly picker: ClusterPicker;
-  readonly pools: UpstreamPools;
+  readonly pools: Pick<UpstreamPools, "dispatch">;
   readonly budget: RetryBudget;
+  readonly breakers: CircuitBreakers;
 }
 
 export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManager): HttpHandler {
@@ -72,16 +75,32 @@ export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManage
     if (!result.ok) throw new ProxyError(result.code, result.message, result.status);
     const { decision } = result;
     const attempt: Dispatch = async (req, attemptSignal) => {
+      const config = deps.config();
+      const slot = deps.breakers.admit(
+        decision.cluster,
+        config.clusters.get(decision.cluster)?.message,
+      );
+      if (!slot) {
+        throw new ProxyError(
+          "OVERFLOW",
+          `cluster ${decision.cluster} has ${deps.breakers.active(decision.cluster)} requests in flight, its max_requests`,
+        );
+      }
       let target: ReturnType<ClusterPicker["pick"]>;
       try {
         // Ring hash keys on the peer (Envoy's hash_policy connection_properties.source_ip).
-        target = deps.picker.pick(deps.config(), decision.cluster, hcm.destination, {
+        target = deps.picker.pick(config, decision.cluster, hcm.destination, {
           hashKey: hcm.peerAddress ?? "",
         });
       } catch (err) {
+        slot();
         if (err instanceof ClusterError) throw new ProxyError(err.code, err.message);
         throw err;
       }
+      const release = () => {
+        target.release();
+        slot();
+      };
       if (req.record) {
         req.record.cluster = decision.cluster;
         req.record.endpoint = `${target.address}:${target.port}`;
@@ -89,11 +108,11 @@ export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManage
       try {
         const res = await deps.pools.dispatch(target, req, attemptSignal);
         // In flight until the response body is done (least request counts streams).
-        res.body.once("close", target.release);
-        res.body.once("end", target.release);
+        res.body.once("close", release);
+        res.body.once("end", release);
         return res;
       } catch (err) {
-        target.release();
+        release();
         throw err;
       }
     };

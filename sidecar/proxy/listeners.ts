@@ -15,6 +15,7 @@ import { TLSSocket } from "node:tls";
 import type { XdsMessage } from "../../api/xds-proto.js";
 import { SIDECAR } from "../../cni-redirect/redirect-config.js";
 import { evaluateRbac } from "../authz/rbac.js";
+import { CircuitBreakers } from "../http/circuit-breakers.js";
 import { H2_PREFACE, httpServers } from "../http/downstream.js";
 import { RetryBudget } from "../http/retry.js";
 import { connectionManagerHandler } from "../http/router.js";
@@ -49,9 +50,14 @@ export interface ListenerDeps {
   /** L7 upstream pools and the retry budget; made per listener when absent. */
   readonly pools?: UpstreamPools;
   readonly budget?: RetryBudget;
+  readonly breakers?: CircuitBreakers;
 }
 
-type Ready = ListenerDeps & { readonly pools: UpstreamPools; readonly budget: RetryBudget };
+type Ready = ListenerDeps & {
+  readonly pools: UpstreamPools;
+  readonly budget: RetryBudget;
+  readonly breakers: CircuitBreakers;
+};
 
 function withL7(deps: ListenerDeps): Ready {
   return {
@@ -63,6 +69,7 @@ function withL7(deps: ListenerDeps): Ready {
         ...(deps.mark !== undefined ? { mark: deps.mark } : {}),
       }),
     budget: deps.budget ?? new RetryBudget(),
+    breakers: deps.breakers ?? new CircuitBreakers(),
   };
 }
 
@@ -178,7 +185,13 @@ async function serveHttp(
   const rds = (hcm.rds as XdsMessage | undefined)?.route_config_name;
   const inline = hcm.route_config as XdsMessage | undefined;
   const handler = connectionManagerHandler(
-    { config: () => deps.xds.config, picker: deps.picker, pools: deps.pools, budget: deps.budget },
+    {
+      config: () => deps.xds.config,
+      picker: deps.picker,
+      pools: deps.pools,
+      budget: deps.budget,
+      breakers: deps.breakers,
+    },
     {
       routes: () => (typeof rds === "string" ? deps.xds.config.routes.get(rds)?.message : inline),
       httpFilters: (hcm.http_filters ?? []) as XdsMessage[],
