@@ -4,31 +4,22 @@
 // of queueing behind a struggling upstream. Retries are bounded separately (retry.ts).
 
 import type { XdsMessage } from "../../api/xds-proto.js";
+import { Tally } from "../proxy/tally.js";
 
 /** Envoy's defaults for each threshold. */
 export const DEFAULT_MAX_REQUESTS = 1024;
 
 export class CircuitBreakers {
-  readonly #active = new Map<string, number>();
+  readonly #active = new Tally();
 
   /** A slot for one request to `cluster`, or undefined when its breaker is open. */
   admit(clusterName: string, cluster: XdsMessage | undefined): (() => void) | undefined {
-    const max = maxRequests(cluster);
-    const active = this.#active.get(clusterName) ?? 0;
-    if (active >= max) return undefined;
-    this.#active.set(clusterName, active + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.#active.get(clusterName) ?? 1) - 1;
-      if (left > 0) this.#active.set(clusterName, left);
-      else this.#active.delete(clusterName);
-    };
+    if (this.#active.count(clusterName) >= maxRequests(cluster)) return undefined;
+    return this.#active.begin(clusterName);
   }
 
   active(clusterName: string): number {
-    return this.#active.get(clusterName) ?? 0;
+    return this.#active.count(clusterName);
   }
 }
 

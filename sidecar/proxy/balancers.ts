@@ -6,6 +6,7 @@
 // its share of the keys). Pure but for the random source and the in-flight counts.
 
 import { createHash } from "node:crypto";
+import { Tally } from "./tally.js";
 
 export type LbPolicy = "ROUND_ROBIN" | "RANDOM" | "LEAST_REQUEST" | "RING_HASH";
 
@@ -25,24 +26,15 @@ export interface Picker<E extends BalancedEndpoint> {
 
 /** Requests in flight per endpoint (address:port), shared by a cluster's pickers. */
 export class InFlight {
-  readonly #counts = new Map<string, number>();
+  readonly #tally = new Tally();
 
   count(e: BalancedEndpoint): number {
-    return this.#counts.get(`${e.address}:${e.port}`) ?? 0;
+    return this.#tally.count(`${e.address}:${e.port}`);
   }
 
   /** Counts one request to `e`; call the result when it ends. */
   begin(e: BalancedEndpoint): () => void {
-    const key = `${e.address}:${e.port}`;
-    this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      const left = (this.#counts.get(key) ?? 1) - 1;
-      if (left > 0) this.#counts.set(key, left);
-      else this.#counts.delete(key);
-    };
+    return this.#tally.begin(`${e.address}:${e.port}`);
   }
 }
 
