@@ -117,6 +117,8 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
     namespace: b.node.namespace,
     principal: spiffeIdOf(b),
   });
+  /** The concrete stage's state (balancers, outlier detection), which /clusters shows. */
+  const picker = new ClusterPicker();
   let draining = false;
   const ready = () => identity.current !== undefined && xds.synced && !draining;
   let requestQuit = () => {};
@@ -158,7 +160,7 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
         );
         return;
       case "/clusters":
-        return json(200, clustersView(xds));
+        return json(200, clustersView(xds, picker));
       case "/stats/prometheus":
         res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
         res.end(metrics.render());
@@ -209,7 +211,7 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
     closers.push(() => pools.close());
     const deps = {
       xds,
-      picker: new ClusterPicker(),
+      picker,
       material,
       pools,
       budget: new RetryBudget(),
@@ -260,7 +262,7 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 const DEFAULT_DRAIN_MS = 5_000;
 
 /** Each cluster and its endpoints with their health, as Envoy's /clusters lists them. */
-function clustersView(xds: XdsClient) {
+function clustersView(xds: XdsClient, picker: ClusterPicker) {
   const c = xds.config;
   return Object.fromEntries(
     [...c.clusters].map(([name, r]) => {
@@ -274,11 +276,11 @@ function clustersView(xds: XdsClient) {
         (l.lb_endpoints ?? []).map((e) => {
           const sa = (e.endpoint as { address?: { socket_address?: Record<string, unknown> } })
             ?.address?.socket_address;
+          const address = `${sa?.address}:${sa?.port_value}`;
           return {
-            address: `${sa?.address}:${sa?.port_value}`,
+            address,
             health: e.health_status ?? "UNKNOWN",
-            // Outlier detection comes with the L7 balancers; nothing is ejected yet.
-            ejected: false,
+            ejected: picker.outliers.isEjected(name, address),
           };
         }),
       );

@@ -107,11 +107,14 @@ export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManage
       }
       try {
         const res = await deps.pools.dispatch(target, req, attemptSignal);
+        target.report(res.status >= 500 ? "error" : "success");
         // In flight until the response body is done (least request counts streams).
         res.body.once("close", release);
         res.body.once("end", release);
         return res;
       } catch (err) {
+        // The upstream failed (connect, TLS, reset), not the caller's deadline.
+        if (!attemptSignal.aborted) target.report("error");
         release();
         throw err;
       }

@@ -8,6 +8,8 @@
 import type { XdsMessage } from "../../api/xds-proto.js";
 import type { XdsConfig } from "../xds/assemble.js";
 import { InFlight, type LbPolicy, makePicker, type PickContext, type Picker } from "./balancers.js";
+import { durationMs } from "./duration.js";
+import { type Outcome, OutlierDetector, outlierSettings } from "./outlier.js";
 import { type UpstreamTls, upstreamTlsOf } from "./upstream.js";
 
 export type ClusterErrorCode = "CLUSTER_NOT_FOUND" | "NO_HEALTHY_UPSTREAM";
@@ -32,6 +34,8 @@ export interface Target {
   readonly http2: boolean;
   /** Ends the request's count on its endpoint (least request); call when it is done. */
   readonly release: () => void;
+  /** How the request went, for outlier detection (a no-op when the cluster has none). */
+  readonly report: (outcome: Outcome) => void;
 }
 
 interface Endpoint {
@@ -59,10 +63,19 @@ const POLICIES: ReadonlySet<string> = new Set([
  * requests in flight per cluster's endpoint.
  */
 export class ClusterPicker {
-  readonly #pickers = new WeakMap<object, { policy: LbPolicy; picker: Picker<Endpoint> }>();
+  readonly #pickers = new WeakMap<
+    object,
+    { policy: LbPolicy; ejections: number; picker: Picker<Endpoint>; hosts: number }
+  >();
   readonly #inFlight = new Map<string, InFlight>();
+  readonly outliers: OutlierDetector;
 
-  constructor(readonly random: () => number = Math.random) {}
+  constructor(
+    readonly random: () => number = Math.random,
+    now: () => number = Date.now,
+  ) {
+    this.outliers = new OutlierDetector(now);
+  }
 
   pick(
     config: XdsConfig,
@@ -83,6 +96,7 @@ export class ClusterPicker {
         connectTimeoutMs,
         http2: h2,
         release: () => {},
+        report: () => {},
       };
     }
     const assignment =
@@ -98,20 +112,44 @@ export class ClusterPicker {
       this.#inFlight.set(clusterName, inFlight);
     }
     const key = assignment ?? cluster;
+    const outlier = outlierSettings(cluster);
+    const ejections = outlier ? this.outliers.version(clusterName) : 0;
     let memo = this.#pickers.get(key);
-    if (!memo || memo.policy !== policy) {
-      const endpoints = healthyEndpoints(assignment);
-      if (endpoints.length === 0) {
+    if (!memo || memo.policy !== policy || memo.ejections !== ejections) {
+      const healthy = healthyEndpoints(assignment);
+      if (healthy.length === 0) {
         throw new ClusterError(
           "NO_HEALTHY_UPSTREAM",
           `cluster ${clusterName} has no healthy endpoint`,
         );
       }
-      memo = { policy, picker: makePicker(policy, endpoints, inFlight, this.random) };
+      // Ejected endpoints sit out; if all are ejected, all serve (Envoy's panic routing).
+      const serving = healthy.filter(
+        (e) => !this.outliers.isEjected(clusterName, `${e.address}:${e.port}`),
+      );
+      const endpoints = serving.length > 0 ? serving : healthy;
+      memo = {
+        policy,
+        ejections,
+        picker: makePicker(policy, endpoints, inFlight, this.random),
+        hosts: healthy.length,
+      };
       this.#pickers.set(key, memo);
     }
     const endpoint = memo.picker.pick(context);
     const release = inFlight.begin(endpoint);
+    const hosts = memo.hosts;
+    const report = (outcome: Outcome) => {
+      if (outlier) {
+        this.outliers.report(
+          clusterName,
+          `${endpoint.address}:${endpoint.port}`,
+          outcome,
+          outlier,
+          hosts,
+        );
+      }
+    };
     const tls = transportTls(cluster, endpoint);
     return {
       cluster: clusterName,
@@ -121,6 +159,7 @@ export class ClusterPicker {
       connectTimeoutMs,
       http2: h2 || (tls?.alpn.includes("h2") ?? false),
       release,
+      report,
     };
   }
 }
@@ -192,8 +231,4 @@ function transportTls(cluster: XdsMessage, endpoint: Endpoint): UpstreamTls | un
   return upstreamTlsOf((socket.typed_config ?? {}) as XdsMessage);
 }
 
-export function durationMs(d: unknown): number | undefined {
-  if (!d || typeof d !== "object") return undefined;
-  const { seconds = 0, nanos = 0 } = d as { seconds?: string | number; nanos?: number };
-  return Number(seconds) * 1000 + Math.round(Number(nanos) / 1e6);
-}
+export { durationMs } from "./duration.js";

@@ -294,7 +294,11 @@ async function forward(
       material: deps.material,
       ...(target.tls ? { tls: target.tls } : {}),
       ...(deps.mark !== undefined ? { mark: deps.mark } : {}),
+    }).catch((err: unknown) => {
+      target.report("error");
+      throw err;
     });
+    target.report("success");
     downstream.resume();
     const started = performance.now();
     const result = await pipeSockets(
