@@ -4,10 +4,9 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { TypeUrl } from "../../api/xds-proto.js";
 import { InFlight, makePicker } from "../../sidecar/proxy/balancers.js";
 import { ClusterPicker } from "../../sidecar/proxy/clusters.js";
-import { EMPTY_CONFIG, type XdsConfig } from "../../sidecar/xds/assemble.js";
+import { staticCluster } from "./fixtures.js";
 
 const endpoints = (n: number) =>
   Array.from({ length: n }, (_, i) => ({ address: `10.0.0.${i + 1}`, port: 80 }));
@@ -87,30 +86,7 @@ describe("balancers", () => {
   });
 
   it("the cluster picker uses the cluster's lb_policy and a new picker per endpoint set", () => {
-    const assignment = (ips: string[]) => ({
-      cluster_name: "c",
-      endpoints: [
-        {
-          lb_endpoints: ips.map((ip) => ({
-            endpoint: { address: { socket_address: { address: ip, port_value: 80 } } },
-          })),
-        },
-      ],
-    });
-    const config = (ips: string[], lb_policy: string): XdsConfig => ({
-      ...EMPTY_CONFIG,
-      clusters: new Map([
-        [
-          "c",
-          {
-            typeUrl: TypeUrl.Cluster,
-            name: "c",
-            message: { name: "c", type: "STATIC", lb_policy, load_assignment: assignment(ips) },
-            refs: { eds: [], rds: [], clusters: [], secrets: [] },
-          },
-        ],
-      ]),
-    });
+    const config = (ips: string[], lb_policy: string) => staticCluster(ips, { lb_policy });
     const picker = new ClusterPicker(seeded(3));
     const dst = { address: "10.96.0.1", port: 80 };
     const two = config(["10.0.0.1", "10.0.0.2"], "LEAST_REQUEST");

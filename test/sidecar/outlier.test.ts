@@ -4,10 +4,9 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { TypeUrl } from "../../api/xds-proto.js";
 import { ClusterPicker } from "../../sidecar/proxy/clusters.js";
 import { OutlierDetector, outlierSettings } from "../../sidecar/proxy/outlier.js";
-import { EMPTY_CONFIG, type XdsConfig } from "../../sidecar/xds/assemble.js";
+import { staticCluster } from "./fixtures.js";
 
 const SETTINGS = outlierSettings({
   outlier_detection: {
@@ -60,34 +59,9 @@ describe("outlier detection", () => {
   });
 
   it("the cluster picker routes around an ejected endpoint", () => {
-    const config: XdsConfig = {
-      ...EMPTY_CONFIG,
-      clusters: new Map([
-        [
-          "c",
-          {
-            typeUrl: TypeUrl.Cluster,
-            name: "c",
-            message: {
-              name: "c",
-              type: "STATIC",
-              outlier_detection: { consecutive_5xx: { value: 2 } },
-              load_assignment: {
-                cluster_name: "c",
-                endpoints: [
-                  {
-                    lb_endpoints: ["10.0.0.1", "10.0.0.2"].map((address) => ({
-                      endpoint: { address: { socket_address: { address, port_value: 80 } } },
-                    })),
-                  },
-                ],
-              },
-            },
-            refs: { eds: [], rds: [], clusters: [], secrets: [] },
-          },
-        ],
-      ]),
-    };
+    const config = staticCluster(["10.0.0.1", "10.0.0.2"], {
+      outlier_detection: { consecutive_5xx: { value: 2 } },
+    });
     const picker = new ClusterPicker(
       () => 0,
       () => 0,

@@ -5,46 +5,15 @@
 import assert from "node:assert/strict";
 import { PassThrough, Readable } from "node:stream";
 import { describe, it } from "node:test";
-import { TypeUrl, type XdsMessage } from "../../api/xds-proto.js";
+import type { XdsMessage } from "../../api/xds-proto.js";
 import { CircuitBreakers } from "../../sidecar/http/circuit-breakers.js";
 import type { ProxyRequest, ProxyResponse } from "../../sidecar/http/contract.js";
 import { RetryBudget } from "../../sidecar/http/retry.js";
 import { connectionManagerHandler } from "../../sidecar/http/router.js";
 import { ClusterPicker } from "../../sidecar/proxy/clusters.js";
-import { EMPTY_CONFIG, type XdsConfig } from "../../sidecar/xds/assemble.js";
+import { staticCluster } from "./fixtures.js";
 
-const cluster = (extra: XdsMessage = {}): XdsConfig => ({
-  ...EMPTY_CONFIG,
-  clusters: new Map([
-    [
-      "c",
-      {
-        typeUrl: TypeUrl.Cluster,
-        name: "c",
-        message: {
-          name: "c",
-          type: "STATIC",
-          load_assignment: {
-            cluster_name: "c",
-            endpoints: [
-              {
-                lb_endpoints: [
-                  {
-                    endpoint: {
-                      address: { socket_address: { address: "10.0.0.1", port_value: 80 } },
-                    },
-                  },
-                ],
-              },
-            ],
-          },
-          ...extra,
-        },
-        refs: { eds: [], rds: [], clusters: [], secrets: [] },
-      },
-    ],
-  ]),
-});
+const cluster = (extra: XdsMessage = {}) => staticCluster(["10.0.0.1"], extra);
 const ROUTES = {
   name: "r",
   virtual_hosts: [
