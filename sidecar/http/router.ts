@@ -14,6 +14,7 @@ import { type Dispatch, ProxyError } from "./contract.js";
 import type { HttpHandler } from "./downstream.js";
 import { type RetryBudget, withRetries } from "./retry.js";
 import { routeRequest } from "./route-match.js";
+import { nextHop } from "./trace-context.js";
 import type { UpstreamPools } from "./upstream-pool.js";
 
 const RBAC_FILTER = "envoy.filters.http.rbac";
@@ -44,7 +45,15 @@ export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManage
   const rbacRules = hcm.httpFilters
     .filter((f) => f.name === RBAC_FILTER)
     .map((f) => (f.typed_config as XdsMessage | undefined)?.rules as XdsMessage | undefined);
-  return async (request, signal) => {
+  return async (incoming, signal) => {
+    // This hop's span: the trace context goes on with a new span id (trace-context.ts).
+    const { headers: forwarded, hop } = nextHop(incoming.headers);
+    const request = { ...incoming, headers: forwarded };
+    if (request.record) {
+      request.record.traceId = hop.traceId;
+      request.record.spanId = hop.spanId;
+      if (hop.parentSpanId) request.record.parentSpanId = hop.parentSpanId;
+    }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(request.headers))
       headers[k] = Array.isArray(v) ? v.join(",") : v;

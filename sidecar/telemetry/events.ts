@@ -38,6 +38,9 @@ export interface RequestEvent extends Common {
   readonly attempts: number;
   /** A local reply's code (x-trellis-error), else undefined. */
   readonly error?: string;
+  readonly traceId?: string;
+  readonly spanId?: string;
+  readonly parentSpanId?: string;
 }
 
 export interface ConnectionEvent extends Common {
@@ -52,4 +55,8 @@ export interface RequestRecord {
   cluster?: string;
   endpoint?: string;
   attempts?: number;
+  /** This hop's span (W3C ids, hex): the span the sidecar records for the request. */
+  traceId?: string;
+  spanId?: string;
+  parentSpanId?: string;
 }

@@ -81,9 +81,10 @@ function get(
   port: number,
   path: string,
   method = "GET",
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host, port, path, method, agent: false }, (res) => {
+    const req = httpRequest({ host, port, path, method, headers, agent: false }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (d) => {
@@ -114,7 +115,7 @@ const GREETER_SERVICE = {
 
 describe("L7 through two sidecars with mTLS", { timeout: 30_000 }, () => {
   let mesh: TestMesh;
-  const webSeen: { protocol: string; path: string; from: string }[] = [];
+  const webSeen: { protocol: string; path: string; from: string; traceparent: string }[] = [];
   let flakyCalls = 0;
   let grpcServer: grpc.Server | undefined;
   const inbounds = new Map<string, Server>();
@@ -128,6 +129,7 @@ describe("L7 through two sidecars with mTLS", { timeout: 30_000 }, () => {
         protocol: req.httpVersion,
         path: req.url ?? "",
         from: String(req.socket.remoteAddress),
+        traceparent: String(req.headers.traceparent ?? ""),
       });
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify({ pod: "web-0", path: req.url }));
@@ -258,6 +260,20 @@ describe("L7 through two sidecars with mTLS", { timeout: 30_000 }, () => {
     } finally {
       client.close();
     }
+  });
+
+  it("carries the app's trace on, with a span of its own at each sidecar", async () => {
+    const trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const span = "00f067aa0ba902b7";
+    const res = await get(WEB.clusterIP, WEB.port, "/api/traced", "GET", {
+      traceparent: `00-${trace}-${span}-01`,
+    });
+    assert.equal(res.status, 200);
+    const seen = webSeen.at(-1)?.traceparent ?? "";
+    const [, traceId, spanId, flags] = seen.split("-");
+    assert.equal(traceId, trace, "the same trace");
+    assert.notEqual(spanId, span, "the server side's span, not the app's");
+    assert.equal(flags, "01");
   });
 
   it("AuthorizationPolicy per request: GET /api/* allowed, POST and other paths 403", async () => {
