@@ -46,6 +46,7 @@ export function outboundCluster(
   protocol: PortProtocol,
   tls: XdsMessage | undefined,
   lbPolicy: LbPolicy = "ROUND_ROBIN",
+  outlierDetection?: XdsMessage,
 ): XdsMessage {
   return {
     name,
@@ -55,6 +56,7 @@ export function outboundCluster(
     lb_policy: Enum[lbPolicy],
     ...protocolOptions(protocol),
     ...(tls ? { transport_socket_matches: autoMtlsSocketMatches(tls) } : {}),
+    ...(outlierDetection ? { outlier_detection: outlierDetection } : {}),
   };
 }
 

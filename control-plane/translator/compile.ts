@@ -41,6 +41,7 @@ import {
   routeConfigName,
   serviceHost,
 } from "./names.js";
+import { OUTLIER_DETECTION_ANNOTATION, outlierDetectionOf } from "./outlier.js";
 import { isHttpLike, type PortProtocol, servicePortProtocol } from "./protocol.js";
 import { apiListener } from "./proxyless.js";
 import { compileRoutes, type RoutePort } from "./route-attach.js";
@@ -100,6 +101,23 @@ function sameMaps<K, V>(next: ReadonlyMap<K, V>, previous?: ReadonlyMap<K, V>): 
 }
 
 /**
+ * The Service's trellis.dev/outlier-detection for its sidecar clusters (proxyless gRPC
+ * clients get none: outlier detection there is still experimental), or none.
+ */
+function outlierOf(svc: Service, warn: (w: TranslateWarning) => void): XdsMessage | undefined {
+  const value = svc.metadata.annotations?.[OUTLIER_DETECTION_ANNOTATION];
+  if (value === undefined) return undefined;
+  const result = outlierDetectionOf(value);
+  if (result.ok) return result.detection;
+  warn({
+    code: "UNSUPPORTED_ANNOTATION",
+    resource: resourceRef(svc),
+    message: `${OUTLIER_DETECTION_ANNOTATION}: ${result.problem}; no outlier detection`,
+  });
+  return undefined;
+}
+
+/**
  * Compiles the mesh. Given the `previous` compile, every resource whose content did not
  * change is that compile's object, and every unchanged map its Map (see intern.ts).
  */
@@ -128,6 +146,7 @@ export function compileMesh(
     const headless = svc.spec.clusterIP === "None";
     const resource = resourceRef(svc);
     const lbPolicy = lbPolicyOf(svc, warn);
+    const outlier = outlierOf(svc, warn);
     for (const port of svc.spec.ports ?? []) {
       const protocol: PortProtocol | undefined = servicePortProtocol(port);
       if (protocol === undefined) continue;
@@ -138,7 +157,7 @@ export function compileMesh(
         peerIdentities: identities,
         http,
       });
-      sidecarClusters.set(name, outboundCluster(name, protocol, tls, lbPolicy));
+      sidecarClusters.set(name, outboundCluster(name, protocol, tls, lbPolicy, outlier));
       proxylessClusters.set(name, outboundCluster(name, protocol, undefined, lbPolicy));
       loadAssignments.set(name, loadAssignment(name, port, slices, index.podByKey));
       let hcm: XdsMessage | undefined;

@@ -421,3 +421,55 @@ describe("compiling again with the previous compile", () => {
     assert.notEqual(snapshotFor(changed, node).version, snapshotFor(first, node).version);
   });
 });
+
+describe("trellis.dev/outlier-detection", () => {
+  const CLUSTER = "outbound|80||backend.shop.svc.cluster.local";
+  const annotated = (value: string) => {
+    const model = fixtureModel();
+    const services = model.services.map((s) =>
+      s.metadata.name === "backend"
+        ? {
+            ...s,
+            metadata: { ...s.metadata, annotations: { "trellis.dev/outlier-detection": value } },
+          }
+        : s,
+    );
+    return compileMesh({ ...model, services }, OPTIONS);
+  };
+
+  it("gives the Service's sidecar clusters Envoy's outlier_detection; proxyless none", () => {
+    const compiled = annotated("consecutive5xx=3, baseEjectionTime=15s, maxEjectionPercent=50");
+    const sidecar = snapshotFor(compiled, sidecarNode("shop", "frontend-1"));
+    assert.deepEqual(get(sidecar, TypeUrl.Cluster, CLUSTER)?.outlier_detection, {
+      consecutive_5xx: { value: 3 },
+      base_ejection_time: { seconds: 15 },
+      max_ejection_percent: { value: 50 },
+    });
+    assertEncodes(sidecar);
+    const proxyless = snapshotFor(compiled, proxylessNode("shop"));
+    assert.equal(get(proxyless, TypeUrl.Cluster, CLUSTER)?.outlier_detection, undefined);
+    assert.ok(!compiled.warnings.some((w) => w.code === "UNSUPPORTED_ANNOTATION"));
+  });
+
+  it("warns about a value it cannot read, and gives none", () => {
+    for (const [value, problem] of [
+      ["consecutive5xx=zero", /consecutive5xx: "zero" is not a whole number/],
+      ["splitExternalLocalOriginErrors=true", /is not one of consecutive5xx/],
+      ["baseEjectionTime=soon", /not a duration/],
+    ] as const) {
+      const compiled = annotated(value);
+      const cluster = get(
+        snapshotFor(compiled, sidecarNode("shop", "frontend-1")),
+        TypeUrl.Cluster,
+        CLUSTER,
+      );
+      assert.equal(cluster?.outlier_detection, undefined, value);
+      assert.ok(
+        compiled.warnings.some(
+          (w) => w.code === "UNSUPPORTED_ANNOTATION" && problem.test(w.message),
+        ),
+        value,
+      );
+    }
+  });
+});
