@@ -332,20 +332,21 @@ describe("warnings", () => {
   });
 });
 
+/** The fixture mesh with one annotation on the backend Service. */
+function compileWithBackendAnnotation(name: string, value: string) {
+  const model = fixtureModel();
+  const services = model.services.map((s) =>
+    s.metadata.name === "backend"
+      ? { ...s, metadata: { ...s.metadata, annotations: { [name]: value } } }
+      : s,
+  );
+  return compileMesh({ ...model, services }, OPTIONS);
+}
+
 describe("the trellis.dev/lb-policy annotation", () => {
   const CLUSTER = "outbound|80||backend.shop.svc.cluster.local";
-  const withPolicy = (value: string) => {
-    const model = fixtureModel();
-    const services = model.services.map((s) =>
-      s.metadata.name === "backend"
-        ? {
-            ...s,
-            metadata: { ...s.metadata, annotations: { "trellis.dev/lb-policy": value } },
-          }
-        : s,
-    );
-    return compileMesh({ ...model, services }, OPTIONS);
-  };
+  const withPolicy = (value: string) =>
+    compileWithBackendAnnotation("trellis.dev/lb-policy", value);
 
   it("sets the lb_policy of the Service's clusters, for sidecars and proxyless clients", () => {
     const compiled = withPolicy("LEAST_REQUEST");
@@ -424,18 +425,8 @@ describe("compiling again with the previous compile", () => {
 
 describe("trellis.dev/outlier-detection", () => {
   const CLUSTER = "outbound|80||backend.shop.svc.cluster.local";
-  const annotated = (value: string) => {
-    const model = fixtureModel();
-    const services = model.services.map((s) =>
-      s.metadata.name === "backend"
-        ? {
-            ...s,
-            metadata: { ...s.metadata, annotations: { "trellis.dev/outlier-detection": value } },
-          }
-        : s,
-    );
-    return compileMesh({ ...model, services }, OPTIONS);
-  };
+  const annotated = (value: string) =>
+    compileWithBackendAnnotation("trellis.dev/outlier-detection", value);
 
   it("gives the Service's sidecar clusters Envoy's outlier_detection; proxyless none", () => {
     const compiled = annotated("consecutive5xx=3, baseEjectionTime=15s, maxEjectionPercent=50");
