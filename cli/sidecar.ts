@@ -53,7 +53,7 @@ export const sidecarCommand: Command = {
                        [--service-account SA] [--pod-ip IP] [--labels K=V,…]
                        [--node-id ID] [--trust-domain TD] [--xds delta|sotw]
                        [--svid-ttl 24h] [--admin-port 15000] [--outbound-port 15001]
-                       [--inbound-port 15006] [--mark 0x539]
+                       [--inbound-port 15006] [--mark 0x539] [--access-log]
 
   --bootstrap FILE      YAML or JSON with the fields below (controlPlane, caRootFile,
                         tokenFile, trustDomain, xds, svidTtl, node: {id, namespace,
@@ -75,10 +75,11 @@ export const sidecarCommand: Command = {
   --mark M              SO_MARK the sidecar's own upstream sockets (0x539 is what
                         trellis-cni exempts; needs CAP_NET_ADMIN). Without it, run the
                         sidecar as uid 1337, which the rules exempt too
+  --access-log          a JSON line per request on stdout (off by default)
 
-  L4 (tcp_proxy chains) is proxied today, with mTLS between sidecars and AuthorizationPolicy
-  on the peer's identity; HTTP chains (L7) are refused until the L7 router lands.
-  Runs until SIGINT or SIGTERM; logs JSON lines on stderr.`,
+  TCP and HTTP/1.1, HTTP/2 and gRPC are proxied, with mTLS between sidecars, routing,
+  retries, timeouts and AuthorizationPolicy. SIGTERM or POST /quitquitquit drains (5 s) and
+  exits. Logs JSON lines on stderr.`,
   options: {
     bootstrap: { type: "string" },
     "control-plane": { type: "string" },
@@ -97,6 +98,7 @@ export const sidecarCommand: Command = {
     "outbound-port": { type: "string" },
     "inbound-port": { type: "string" },
     mark: { type: "string" },
+    "access-log": { type: "boolean" },
   },
   async run(inv) {
     const file = inv.values.bootstrap as string | undefined;
@@ -125,7 +127,13 @@ export const sidecarCommand: Command = {
       process.stderr.write(
         `${JSON.stringify({ time: new Date().toISOString(), component: "sidecar", message, ...fields })}\n`,
       );
-    const agent = await startSidecarAgent({ bootstrap, adminPort, log, listeners });
+    const agent = await startSidecarAgent({
+      bootstrap,
+      adminPort,
+      log,
+      listeners,
+      ...(inv.values["access-log"] ? { accessLog: process.stdout } : {}),
+    });
     inv.out(
       `trellis sidecar: ${agent.identity.current?.spiffeId} (node ${bootstrap.node.id}); control plane ${bootstrap.controlPlane} over ${bootstrap.xds} xDS; admin ${agent.adminPort}, outbound ${agent.outboundPort}, inbound ${agent.inboundPort}`,
     );

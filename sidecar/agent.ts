@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo, Server } from "node:net";
+import type { Writable } from "node:stream";
 import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { SIDECAR } from "../cni-redirect/redirect-config.js";
@@ -17,6 +18,7 @@ import { WorkloadIdentity } from "./identity.js";
 import { ClusterPicker } from "./proxy/clusters.js";
 import { inboundListener, outboundListener } from "./proxy/listeners.js";
 import { TlsMaterial } from "./proxy/tls.js";
+import { AccessLog } from "./telemetry/access-log.js";
 import { SidecarMetrics } from "./telemetry/metrics.js";
 import { XdsClient } from "./xds/client.js";
 import { grpcTransport } from "./xds/grpc-transport.js";
@@ -31,6 +33,8 @@ export interface SidecarAgentOptions {
   readonly xdsBackoff?: { readonly baseMs?: number; readonly maxMs?: number };
   /** How long draining waits for open connections (Istio's terminationDrainDuration: 5 s). */
   readonly drainTimeoutMs?: number;
+  /** Where to write the access log (a JSON line per request); absent: none. */
+  readonly accessLog?: Writable;
   /** The proxy's listeners (:15001 outbound, :15006 inbound); absent: the control side only. */
   readonly listeners?: {
     readonly host?: string;
@@ -117,6 +121,7 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
     namespace: b.node.namespace,
     principal: spiffeIdOf(b),
   });
+  const accessLog = options.accessLog ? new AccessLog(b.node.id, options.accessLog) : undefined;
   /** The concrete stage's state (balancers, outlier detection), which /clusters shows. */
   const picker = new ClusterPicker();
   let draining = false;
@@ -239,6 +244,7 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
       for (const p of proxies) p.close();
       for (const c of closers) c();
       metrics.close();
+      accessLog?.close();
       stopRenew();
       xds.close();
       transport.close();
