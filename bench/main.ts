@@ -2,6 +2,7 @@
 
 import { benchCa } from "./ca.js";
 import { benchCni } from "./cni.js";
+import { benchSidecarLoopback } from "./sidecar-loopback.js";
 import { benchXds } from "./xds.js";
 
 const BENCHMARKS: Record<
@@ -12,6 +13,10 @@ const BENCHMARKS: Record<
   cni: {
     summary: "trellis-cni ADD/DEL time vs the Go reference firewall plugin and Node's start-up",
     run: benchCni,
+  },
+  "sidecar-loopback": {
+    summary: "what two sidecars add to an HTTP/1.1 call on loopback, vs direct (closed loop)",
+    run: benchSidecarLoopback,
   },
   xds: {
     summary:
