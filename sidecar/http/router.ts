@@ -29,8 +29,6 @@ export interface ConnectionManager {
   readonly destinationPort: number;
   /** The connection's original destination (ORIGINAL_DST clusters). */
   readonly destination: { readonly address: string; readonly port: number };
-  /** The downstream peer's address (ring hash's default key). */
-  readonly peerAddress?: string;
 }
 
 export interface RouterDeps {
@@ -97,10 +95,8 @@ export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManage
       }
       let target: ReturnType<ClusterPicker["pick"]>;
       try {
-        // Ring hash keys on the peer (Envoy's hash_policy connection_properties.source_ip).
-        target = deps.picker.pick(config, decision.cluster, hcm.destination, {
-          hashKey: hcm.peerAddress ?? "",
-        });
+        // No hash policy yet: ring hash picks a random point, as Envoy does without one.
+        target = deps.picker.pick(config, decision.cluster, hcm.destination);
       } catch (err) {
         slot();
         if (err instanceof ClusterError) throw new ProxyError(err.code, err.message);

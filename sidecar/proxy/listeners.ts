@@ -198,7 +198,6 @@ async function serveHttp(
       ...(principal ? { principal } : {}),
       destinationPort: dst.port,
       destination: { address: dst.address, port: dst.port },
-      ...(downstream.remoteAddress ? { peerAddress: downstream.remoteAddress } : {}),
     },
   );
   const servers = httpServers(handler, {
@@ -283,9 +282,7 @@ async function forward(
   }
   const proxy = (terminal.typed_config ?? {}) as XdsMessage;
   const cluster = typeof proxy.cluster === "string" ? proxy.cluster : weightedCluster(proxy);
-  const target = deps.picker.pick(deps.xds.config, cluster, dst, {
-    hashKey: downstream.remoteAddress ?? "",
-  });
+  const target = deps.picker.pick(deps.xds.config, cluster, dst);
   try {
     const upstream = await connectUpstream({
       address: target.address,
