@@ -197,8 +197,14 @@ describe("L7 through two sidecars with mTLS", { timeout: 30_000 }, () => {
     assert.equal(res.status, 200, res.body);
     assert.deepEqual(JSON.parse(res.body), { pod: "web-0", path: "/api/items?x=1" });
     assert.equal(webSeen.at(-1)?.from, "127.0.0.1", "the app sees its own sidecar");
-    for (let i = 0; i < 5; i++)
-      assert.equal((await get(WEB.clusterIP, WEB.port, "/api/again")).status, 200);
+    // Five at once: an HTTP/1.1 pool would need five connections; HTTP/2 multiplexes them.
+    const concurrent = await Promise.all(
+      Array.from({ length: 5 }, () => get(WEB.clusterIP, WEB.port, "/api/again")),
+    );
+    assert.deepEqual(
+      concurrent.map((r) => r.status),
+      [200, 200, 200, 200, 200],
+    );
     const connections = await new Promise<number>((resolve, reject) =>
       inbounds.get("web-0")?.getConnections((err, n) => (err ? reject(err) : resolve(n))),
     );
