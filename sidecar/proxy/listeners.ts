@@ -296,22 +296,35 @@ async function forward(
       throw err;
     });
     target.report("success");
-    downstream.resume();
+    const inbound = direction === "inbound";
+    const facts = {
+      sidecar: deps.xds.nodeId,
+      direction,
+      ...(principal ? { peerPrincipal: principal } : {}),
+      cluster: target.cluster,
+      endpoint: `${target.address}:${target.port}`,
+      mtls: inbound ? downstream instanceof TLSSocket : target.tls !== undefined,
+    };
     const started = performance.now();
+    if (connectionChannel.hasSubscribers) {
+      connectionChannel.publish({
+        ...facts,
+        phase: "open",
+        durationMs: 0,
+        sentBytes: 0,
+        receivedBytes: 0,
+      } satisfies ConnectionEvent);
+    }
+    downstream.resume();
     const result = await pipeSockets(
       downstream,
       upstream,
       durationMs(proxy.idle_timeout) ?? DEFAULT_IDLE_TIMEOUT_MS,
     );
     if (connectionChannel.hasSubscribers) {
-      const inbound = direction === "inbound";
       connectionChannel.publish({
-        sidecar: deps.xds.nodeId,
-        direction: inbound ? "inbound" : "outbound",
-        ...(principal ? { peerPrincipal: principal } : {}),
-        cluster: target.cluster,
-        endpoint: `${target.address}:${target.port}`,
-        mtls: inbound ? downstream instanceof TLSSocket : target.tls !== undefined,
+        ...facts,
+        phase: "close",
         durationMs: performance.now() - started,
         // From the reporting sidecar's side: what it sent toward the peer, and got back.
         sentBytes: inbound ? result.bytesUpstreamToDownstream : result.bytesDownstreamToUpstream,

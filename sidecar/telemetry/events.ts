@@ -1,7 +1,7 @@
 // The sidecar's telemetry as events on node:diagnostics_channel (undici's way): the data
-// path publishes one event per finished request and per closed TCP connection and imports
-// no metrics or tracing code; observers — the Prometheus registry here, the tracing and
-// flow exporters later — subscribe. Publishing to a channel nobody listens to costs a check.
+// path publishes one event per finished request and two per TCP connection (open, close)
+// and imports no metrics or tracing code; observers — the Prometheus registry here, the
+// tracing and flow exporters later — subscribe. Publishing to a channel nobody listens to costs a check.
 
 import { channel } from "node:diagnostics_channel";
 
@@ -44,6 +44,8 @@ export interface RequestEvent extends Common {
 }
 
 export interface ConnectionEvent extends Common {
+  /** "open" when the upstream is connected; "close" with the byte counts when it ends. */
+  readonly phase: "open" | "close";
   readonly sentBytes: number;
   readonly receivedBytes: number;
   readonly error?: string;

@@ -119,10 +119,13 @@ export class SidecarMetrics {
     if (e.sidecar !== this.sidecar) return;
     const key = labelText({ ...this.#peerLabels(e), response_flags: e.error ?? "-" });
     const t = this.#tcp.get(key) ?? { sent: 0, received: 0, opened: 0, closed: 0 };
-    t.sent += e.sentBytes;
-    t.received += e.receivedBytes;
-    t.opened++;
-    t.closed++;
+    if (e.phase === "open") {
+      t.opened++;
+    } else {
+      t.closed++;
+      t.sent += e.sentBytes;
+      t.received += e.receivedBytes;
+    }
     this.#tcp.set(key, t);
   }
 

@@ -75,6 +75,7 @@ function roundTrip(host: string, port: number, text: string): Promise<string> {
 describe("L4 through two sidecars with mTLS", () => {
   let mesh: TestMesh;
   const appPeers: string[] = [];
+  let backendAdmin = 0;
 
   before(async () => {
     mesh = await TestMesh.start(MESH);
@@ -105,6 +106,7 @@ describe("L4 through two sidecars with mTLS", () => {
       app: "backend",
     });
     await mesh.listen(outboundListener(backend), CLUSTER_IP, PORT);
+    backendAdmin = backend.agent.adminPort;
   });
 
   after(() => mesh?.close());
@@ -112,6 +114,25 @@ describe("L4 through two sidecars with mTLS", () => {
   it("carries a connection to the ClusterIP to the app, half-close included", async () => {
     assert.equal(await roundTrip(CLUSTER_IP, PORT, "hello db"), "HELLO DB");
     assert.equal(appPeers.at(-1), "127.0.0.1", "the app sees its own sidecar");
+    // The close is counted once both sides of the pipe are done, just after the answer.
+    let stats = "";
+    const value = (name: string) =>
+      stats
+        .split("\n")
+        .filter(
+          (l) =>
+            l.startsWith(`${name}{`) &&
+            l.includes('destination_service="db.data.svc.cluster.local"'),
+        )
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    for (let i = 0; i < 100 && value("istio_tcp_connections_closed_total") === 0; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 20));
+      stats = await (await fetch(`http://127.0.0.1:${backendAdmin}/stats/prometheus`)).text();
+    }
+    assert.equal(value("istio_tcp_connections_opened_total"), 1);
+    assert.equal(value("istio_tcp_connections_closed_total"), 1);
+    assert.equal(value("istio_tcp_sent_bytes_total"), "hello db".length);
+    assert.equal(value("istio_tcp_received_bytes_total"), "HELLO DB".length);
   });
 
   it("STRICT: a plaintext connection straight to the pod is refused", async () => {
