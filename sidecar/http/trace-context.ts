@@ -4,7 +4,7 @@
 // trace (sampled: the lab traces everything). x-request-id is kept, or made. Pure but for
 // the random ids; the span ids are what the sidecar's spans will carry (observability).
 
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import type { Headers } from "./contract.js";
 
 export interface HopContext {
@@ -15,7 +15,21 @@ export interface HopContext {
 }
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-const hex = (bytes: number) => randomBytes(bytes).toString("hex");
+/**
+ * Random ids from a pool refilled 4 KiB at a time: up to three ids per request, and one
+ * system call per ~100 requests instead of three per request.
+ */
+const pool = Buffer.alloc(4096);
+let poolAt = pool.length;
+function hex(bytes: number): string {
+  if (poolAt + bytes > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const out = pool.toString("hex", poolAt, poolAt + bytes);
+  poolAt += bytes;
+  return out;
+}
 const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
 
 /** The headers for the next hop (a copy), and this hop's context. */
