@@ -120,3 +120,14 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.on("SIGTERM", on);
   });
 }
+
+/** The value of a port flag (0 meaning any free port), or `fallback` when it is absent. */
+export function portFlag(inv: Invocation, name: string, fallback: number, path: string): number {
+  const text = inv.values[name] as string | undefined;
+  if (text === undefined) return fallback;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--${name} ${JSON.stringify(text)} is not a port (0-65535)`, path);
+  }
+  return port;
+}

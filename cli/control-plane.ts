@@ -10,19 +10,9 @@ import {
   DEFAULT_TOKEN_KEY_FILE,
   startControlPlane,
 } from "../control-plane/control-plane.js";
-import { type Command, type Invocation, UsageError, untilSignal } from "./command.js";
+import { type Command, portFlag, UsageError, untilSignal } from "./command.js";
 
 const PATH = "trellis control-plane";
-
-function portFlag(inv: Invocation, name: string, fallback: number): number {
-  const text = inv.values[name] as string | undefined;
-  if (text === undefined) return fallback;
-  const port = Number(text);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new UsageError(`--${name} ${JSON.stringify(text)} is not a port (0-65535)`, PATH);
-  }
-  return port;
-}
 
 export const controlPlaneCommand: Command = {
   name: "control-plane",
@@ -76,9 +66,9 @@ export const controlPlaneCommand: Command = {
       configDir: inv.values.config as string,
       caDir: inv.values["ca-dir"] as string,
       host: (inv.values.host as string | undefined) ?? "127.0.0.1",
-      xdsPort: portFlag(inv, "xds-port", DEFAULT_PORTS.xds),
-      xdsTlsPort: portFlag(inv, "xds-tls-port", DEFAULT_PORTS.xdsTls),
-      adminPort: portFlag(inv, "admin-port", DEFAULT_PORTS.admin),
+      xdsPort: portFlag(inv, "xds-port", DEFAULT_PORTS.xds, PATH),
+      xdsTlsPort: portFlag(inv, "xds-tls-port", DEFAULT_PORTS.xdsTls, PATH),
+      adminPort: portFlag(inv, "admin-port", DEFAULT_PORTS.admin, PATH),
       outboundTrafficPolicy: policy,
       ...(tokenKey !== undefined && { tokenKeyFile: tokenKey }),
     });

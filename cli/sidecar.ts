@@ -10,7 +10,7 @@ import {
   parseBootstrapText,
   validateBootstrap,
 } from "../sidecar/bootstrap.js";
-import { type Command, type Invocation, UsageError, untilSignal } from "./command.js";
+import { type Command, type Invocation, portFlag, UsageError, untilSignal } from "./command.js";
 
 const PATH = "trellis sidecar";
 
@@ -104,14 +104,7 @@ export const sidecarCommand: Command = {
     const file = inv.values.bootstrap as string | undefined;
     const base = file ? parseBootstrapText(await readFile(file, "utf8"), file) : {};
     const bootstrap = validateBootstrap(mergeBootstrap(base, flags(inv)));
-    const port = (name: string, fallback: number) => {
-      const text = (inv.values[name] as string | undefined) ?? String(fallback);
-      const n = Number(text);
-      if (!Number.isInteger(n) || n < 0 || n > 65535) {
-        throw new UsageError(`--${name} ${JSON.stringify(text)} is not a port (0-65535)`, PATH);
-      }
-      return n;
-    };
+    const port = (name: string, fallback: number) => portFlag(inv, name, fallback, PATH);
     const adminPort = port("admin-port", 15000);
     const markText = inv.values.mark as string | undefined;
     const mark = markText === undefined ? undefined : Number(markText);
