@@ -90,26 +90,24 @@ async function respond(
   let status = 0;
   let grpcStatus: string | undefined;
   let error: string | undefined;
-  if (requestChannel.hasSubscribers) {
-    res.once("close", () => {
-      requestChannel.publish({
-        ...context,
-        ...record,
-        attempts: record.attempts ?? 1,
-        protocol: grpc ? "grpc" : "http",
-        method: request.method,
-        path: request.path,
-        authority,
-        status,
-        ...(grpcStatus !== undefined ? { grpcStatus } : {}),
-        ...(error ? { error } : {}),
-        durationMs: performance.now() - started,
-      } satisfies RequestEvent);
-    });
-  }
   const abort = new AbortController();
   res.once("close", () => {
+    // Closed before the response finished: the caller went away; stop the upstream work.
     if (!res.writableFinished) abort.abort();
+    if (!requestChannel.hasSubscribers) return;
+    requestChannel.publish({
+      ...context,
+      ...record,
+      attempts: record.attempts ?? 1,
+      protocol: grpc ? "grpc" : "http",
+      method: request.method,
+      path: request.path,
+      authority,
+      status,
+      ...(grpcStatus !== undefined ? { grpcStatus } : {}),
+      ...(error ? { error } : {}),
+      durationMs: performance.now() - started,
+    } satisfies RequestEvent);
   });
   let upstream: ProxyResponse;
   try {
@@ -145,10 +143,10 @@ async function respond(
   }
   const headers = { ...upstream.headers };
   status = upstream.status;
-  if (headers["grpc-status"] !== undefined) grpcStatus = String(headers["grpc-status"]);
   // A gRPC error is often "trailers-only": grpc-status in the one HEADERS frame, which must
   // end the stream (a client reads a later END_STREAM without trailers as a broken call).
   if (headers["grpc-status"] !== undefined) {
+    grpcStatus = String(headers["grpc-status"]);
     upstream.body.resume();
     trailersOnly(res, upstream.status, headers);
     return;
