@@ -42,7 +42,6 @@ export class RetryBudget {
 
 export interface RetryStats {
   attempts: number;
-  budgetExhausted: boolean;
 }
 
 /** Reads the body up to `limit` bytes: the chunks, and whether that was all of it. */
@@ -111,7 +110,7 @@ export async function withRetries(
   signal: AbortSignal,
   route: { readonly timeoutMs?: number; readonly retry?: RetryPolicy },
   budget: RetryBudget,
-  stats: RetryStats = { attempts: 0, budgetExhausted: false },
+  stats: RetryStats = { attempts: 0 },
 ): Promise<ProxyResponse> {
   const overall = route.timeoutMs
     ? AbortSignal.any([signal, AbortSignal.timeout(route.timeoutMs)])
@@ -150,7 +149,6 @@ export async function withRetries(
       }
       const release = budget.tryRetry();
       if (!release) {
-        stats.budgetExhausted = true;
         if (err) throw err;
         return res as ProxyResponse;
       }

@@ -125,7 +125,7 @@ export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManage
       }
     };
     if (request.record) request.record.route = decision.route;
-    const stats = { attempts: 0, budgetExhausted: false };
+    const stats = { attempts: 0 };
     try {
       return await withRetries(attempt, request, signal, decision, deps.budget, stats);
     } finally {
