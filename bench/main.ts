@@ -2,6 +2,7 @@
 
 import { benchCa } from "./ca.js";
 import { benchCni } from "./cni.js";
+import { benchDataplane } from "./dataplane.js";
 import { benchSidecarLoopback } from "./sidecar-loopback.js";
 import { benchXds } from "./xds.js";
 
@@ -13,6 +14,11 @@ const BENCHMARKS: Record<
   cni: {
     summary: "trellis-cni ADD/DEL time vs the Go reference firewall plugin and Node's start-up",
     run: benchCni,
+  },
+  dataplane: {
+    summary:
+      "client → sidecar → mTLS → sidecar → app vs the same through HAProxy vs direct: latency, CPU, RSS",
+    run: benchDataplane,
   },
   "sidecar-loopback": {
     summary: "what two sidecars add to an HTTP/1.1 call on loopback, vs direct (closed loop)",

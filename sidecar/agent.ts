@@ -62,7 +62,7 @@ export interface SidecarAgent {
 }
 
 /** The control plane presents an SVID of the mesh's trust domain; nothing else will do. */
-function meshServerCheck(trustDomain: string) {
+export function meshServerCheck(trustDomain: string) {
   return (_host: string, cert: PeerCertificate): Error | undefined => {
     const sans = (cert.subjectaltname ?? "").split(", ");
     return sans.some((s) => s.startsWith(`URI:spiffe://${trustDomain}/`))
