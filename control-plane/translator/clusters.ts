@@ -28,12 +28,20 @@ function protocolOptions(protocol: PortProtocol): XdsMessage {
 
 /**
  * The balancing policies a Service may ask for with the trellis.dev/lb-policy annotation
- * (Istio's DestinationRule loadBalancer.simple). gRPC's xDS clients implement only
- * ROUND_ROBIN (and ring hash): a proxyless client NACKs the others, and keeps its last config.
+ * (Istio's DestinationRule loadBalancer.simple, and RING_HASH for its consistentHash, with
+ * what to hash from trellis.dev/hash-on). gRPC's xDS clients implement only ROUND_ROBIN and
+ * RING_HASH: a proxyless client NACKs the others, and keeps its last config.
  */
-export const LB_POLICIES = ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"] as const;
+export const LB_POLICIES = ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH"] as const;
 export type LbPolicy = (typeof LB_POLICIES)[number];
 export const LB_POLICY_ANNOTATION = "trellis.dev/lb-policy";
+
+/** What a Service's annotations ask of its clusters. */
+export interface ClusterPolicy {
+  readonly lbPolicy?: LbPolicy;
+  readonly outlierDetection?: XdsMessage;
+  readonly circuitBreakers?: XdsMessage;
+}
 
 /**
  * The EDS cluster of a Service port. `tls` (an UpstreamTlsContext) makes it the sidecar
@@ -45,18 +53,18 @@ export function outboundCluster(
   name: string,
   protocol: PortProtocol,
   tls: XdsMessage | undefined,
-  lbPolicy: LbPolicy = "ROUND_ROBIN",
-  outlierDetection?: XdsMessage,
+  policy: ClusterPolicy = {},
 ): XdsMessage {
   return {
     name,
     type: Enum.EDS,
     eds_cluster_config: { eds_config: ADS_CONFIG_SOURCE, service_name: name },
     connect_timeout: CONNECT_TIMEOUT,
-    lb_policy: Enum[lbPolicy],
+    lb_policy: Enum[policy.lbPolicy ?? "ROUND_ROBIN"],
     ...protocolOptions(protocol),
     ...(tls ? { transport_socket_matches: autoMtlsSocketMatches(tls) } : {}),
-    ...(outlierDetection ? { outlier_detection: outlierDetection } : {}),
+    ...(policy.outlierDetection ? { outlier_detection: policy.outlierDetection } : {}),
+    ...(policy.circuitBreakers ? { circuit_breakers: policy.circuitBreakers } : {}),
   };
 }
 

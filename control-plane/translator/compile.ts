@@ -9,6 +9,7 @@ import type { Service } from "../../api/types.js";
 import type { XdsMessage } from "../../api/xds-proto.js";
 import type { ResourceMap } from "../xds/types.js";
 import { authorizationWarnings } from "./authz.js";
+import { CIRCUIT_BREAKER_ANNOTATION, circuitBreakersOf } from "./circuit-breaker.js";
 import {
   LB_POLICIES,
   LB_POLICY_ANNOTATION,
@@ -17,6 +18,13 @@ import {
   SIDECAR_SPECIAL_CLUSTERS,
 } from "./clusters.js";
 import { loadAssignment, serviceIdentities, servingAddresses } from "./endpoints.js";
+import {
+  HASH_ON_ANNOTATION,
+  type HashOn,
+  hashOnOf,
+  routeHashPolicy,
+  tcpHashPolicy,
+} from "./hash-policy.js";
 import { Interner } from "./intern.js";
 import {
   type OutboundChain,
@@ -93,6 +101,49 @@ function lbPolicyOf(svc: Service, warn: (w: TranslateWarning) => void): LbPolicy
   return "ROUND_ROBIN";
 }
 
+/**
+ * The Service's trellis.dev/hash-on, or none. It keys a ring hash, so it needs
+ * trellis.dev/lb-policy RING_HASH: with another policy it would do nothing, and says so.
+ */
+function hashOnFor(
+  svc: Service,
+  lbPolicy: LbPolicy,
+  warn: (w: TranslateWarning) => void,
+): HashOn | undefined {
+  const value = svc.metadata.annotations?.[HASH_ON_ANNOTATION];
+  if (value === undefined) return undefined;
+  const result = hashOnOf(value);
+  const problem = !result.ok
+    ? result.problem
+    : lbPolicy !== "RING_HASH"
+      ? `${JSON.stringify(value)} needs ${LB_POLICY_ANNOTATION}: RING_HASH, and the policy is ${lbPolicy}`
+      : undefined;
+  if (result.ok && problem === undefined) return result.hashOn;
+  warn({
+    code: "UNSUPPORTED_ANNOTATION",
+    resource: resourceRef(svc),
+    message: `${HASH_ON_ANNOTATION}: ${problem}; no hash policy`,
+  });
+  return undefined;
+}
+
+/** The Service's trellis.dev/circuit-breaker for its clusters, or none (Envoy's defaults). */
+function circuitBreakersFor(
+  svc: Service,
+  warn: (w: TranslateWarning) => void,
+): XdsMessage | undefined {
+  const value = svc.metadata.annotations?.[CIRCUIT_BREAKER_ANNOTATION];
+  if (value === undefined) return undefined;
+  const result = circuitBreakersOf(value);
+  if (result.ok) return result.circuitBreakers;
+  warn({
+    code: "UNSUPPORTED_ANNOTATION",
+    resource: resourceRef(svc),
+    message: `${CIRCUIT_BREAKER_ANNOTATION}: ${result.problem}; Envoy's default thresholds`,
+  });
+  return undefined;
+}
+
 /** `previous` when it holds the same maps under the same keys, else `next`. */
 function sameMaps<K, V>(next: ReadonlyMap<K, V>, previous?: ReadonlyMap<K, V>): ReadonlyMap<K, V> {
   if (!previous || previous.size !== next.size) return next;
@@ -134,6 +185,7 @@ export function compileMesh(
   const loadAssignments = new Map<string, XdsMessage>();
   const proxylessListeners = new Map<string, XdsMessage>();
   const routePorts = new Map<string, RoutePort>();
+  const routeHashPolicies = new Map<string, readonly XdsMessage[]>();
   const chains: OutboundChain[] = [];
 
   for (const svc of index.services) {
@@ -147,6 +199,8 @@ export function compileMesh(
     const resource = resourceRef(svc);
     const lbPolicy = lbPolicyOf(svc, warn);
     const outlier = outlierOf(svc, warn);
+    const hashOn = hashOnFor(svc, lbPolicy, warn);
+    const circuitBreakers = circuitBreakersFor(svc, warn);
     for (const port of svc.spec.ports ?? []) {
       const protocol: PortProtocol | undefined = servicePortProtocol(port);
       if (protocol === undefined) continue;
@@ -157,8 +211,19 @@ export function compileMesh(
         peerIdentities: identities,
         http,
       });
-      sidecarClusters.set(name, outboundCluster(name, protocol, tls, lbPolicy, outlier));
-      proxylessClusters.set(name, outboundCluster(name, protocol, undefined, lbPolicy));
+      sidecarClusters.set(
+        name,
+        outboundCluster(name, protocol, tls, {
+          lbPolicy,
+          outlierDetection: outlier,
+          circuitBreakers,
+        }),
+      );
+      // gRPC's xDS clients honour max_requests of the circuit breakers, not the rest.
+      proxylessClusters.set(
+        name,
+        outboundCluster(name, protocol, undefined, { lbPolicy, circuitBreakers }),
+      );
       loadAssignments.set(name, loadAssignment(name, port, slices, index.podByKey));
       let hcm: XdsMessage | undefined;
       if (http) {
@@ -166,12 +231,27 @@ export function compileMesh(
         hcm = rdsConnectionManager(name, rc);
         routePorts.set(rc, { cluster: name, namespace: ns });
         proxylessListeners.set(rc, apiListener(rc, hcm));
+        if (hashOn) routeHashPolicies.set(name, routeHashPolicy(hashOn));
+      } else if (hashOn?.kind === "header") {
+        warn({
+          code: "UNSUPPORTED_ANNOTATION",
+          resource,
+          message: `${HASH_ON_ANNOTATION}: a TCP connection has no headers to hash, so port ${port.port}'s ring hash picks a random point`,
+        });
       }
+      const tcpHash = hashOn ? tcpHashPolicy(hashOn) : undefined;
       if (!headless && ips.length > 0) {
         chains.push(
           hcm
             ? { name, resource, addresses: ips, port: port.port, connectionManager: hcm }
-            : { name, resource, addresses: ips, port: port.port, tcpCluster: name },
+            : {
+                name,
+                resource,
+                addresses: ips,
+                port: port.port,
+                tcpCluster: name,
+                ...(tcpHash ? { tcpHashPolicy: tcpHash } : {}),
+              },
         );
       } else if (headless && options.outboundTrafficPolicy === "REGISTRY_ONLY") {
         for (const { address, port: target } of servingAddresses(port, slices)) {
@@ -188,7 +268,9 @@ export function compileMesh(
   }
   for (const c of SIDECAR_SPECIAL_CLUSTERS) sidecarClusters.set(c.name as string, c);
 
-  const { routes, routesByNamespace } = compileRoutes(index, options, routePorts, warn);
+  const { routes, routesByNamespace } = compileRoutes(index, options, routePorts, warn, (c) =>
+    routeHashPolicies.get(c),
+  );
   warnings.push(...authorizationWarnings(model.authorizationPolicies));
   const interner = new Interner(previous?.interner.table);
   const namespaces = [...routesByNamespace.keys()].sort();

@@ -35,10 +35,19 @@ export const ORIGINAL_DST_LISTENER_FILTER: XdsMessage = {
   typed_config: any(Type.OriginalDst),
 };
 
-export function tcpProxyFilter(statPrefix: string, cluster: string): XdsMessage {
+/** A tcp_proxy to `cluster`; `hashPolicy` (envoy.type.v3.HashPolicy) keys its ring hash. */
+export function tcpProxyFilter(
+  statPrefix: string,
+  cluster: string,
+  hashPolicy?: readonly XdsMessage[],
+): XdsMessage {
   return {
     name: ExtensionName.tcpProxy,
-    typed_config: any(Type.TcpProxy, { stat_prefix: statPrefix, cluster }),
+    typed_config: any(Type.TcpProxy, {
+      stat_prefix: statPrefix,
+      cluster,
+      ...(hashPolicy ? { hash_policy: hashPolicy } : {}),
+    }),
   };
 }
 
@@ -64,8 +73,9 @@ export interface OutboundChain {
   readonly port: number;
   /** A typed HttpConnectionManager (HTTP-like ports) … */
   readonly connectionManager?: XdsMessage;
-  /** … or the cluster of a TCP proxy. */
+  /** … or the cluster of a TCP proxy, and what its ring hash hashes. */
   readonly tcpCluster?: string;
+  readonly tcpHashPolicy?: readonly XdsMessage[];
 }
 
 export function outboundListener(
@@ -101,7 +111,11 @@ export function outboundListener(
       filters: [
         chain.connectionManager
           ? { name: ExtensionName.httpConnectionManager, typed_config: chain.connectionManager }
-          : tcpProxyFilter(chain.name, chain.tcpCluster ?? PASSTHROUGH_CLUSTER),
+          : tcpProxyFilter(
+              chain.name,
+              chain.tcpCluster ?? PASSTHROUGH_CLUSTER,
+              chain.tcpHashPolicy,
+            ),
       ],
     });
   }

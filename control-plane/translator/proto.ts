@@ -16,8 +16,11 @@ export const Enum = {
   /** envoy.config.cluster.v3.Cluster.LbPolicy */
   ROUND_ROBIN: 0,
   LEAST_REQUEST: 1,
+  RING_HASH: 2,
   RANDOM: 3,
   CLUSTER_PROVIDED: 6,
+  /** envoy.config.core.v3.RoutingPriority */
+  DEFAULT_PRIORITY: 0,
   /** envoy.config.core.v3.ApiVersion */
   V3: 2,
   /** envoy.config.core.v3.ApiConfigSource.ApiType */

@@ -21,6 +21,7 @@ import {
   attachedRoutes,
   type BackendResolver,
   defaultRoute,
+  type HashPolicyOf,
   routeConfiguration,
 } from "./routes.js";
 
@@ -119,6 +120,7 @@ export function compileRoutes(
   options: TranslateOptions,
   routePorts: ReadonlyMap<string, RoutePort>,
   warn: (w: TranslateWarning) => void,
+  hashPolicyOf: HashPolicyOf = () => undefined,
 ): CompiledRoutes {
   const attachments = attachRoutes(index, options, routePorts, warn);
   const resolve = backendResolver(index, options);
@@ -143,14 +145,16 @@ export function compileRoutes(
       name,
       routeConfiguration(
         name,
-        producers ? attachedRoutes(producers, resolve, reportInvalid) : [defaultRoute(rp.cluster)],
+        producers
+          ? attachedRoutes(producers, resolve, reportInvalid, hashPolicyOf)
+          : [defaultRoute(rp.cluster, hashPolicyOf(rp.cluster))],
       ),
     );
     for (const [ns, list] of byNs ?? []) {
       if (ns === rp.namespace) continue;
       getOrCreate(consumer, ns, () => new Map()).set(
         name,
-        routeConfiguration(name, attachedRoutes(list, resolve, reportInvalid)),
+        routeConfiguration(name, attachedRoutes(list, resolve, reportInvalid, hashPolicyOf)),
       );
     }
   }

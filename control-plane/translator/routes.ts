@@ -4,6 +4,8 @@
 // it holds their rules in Gateway API precedence, and unmatched requests get Envoy's 404.
 // The same objects serve sidecars and proxyless gRPC clients, so everything here is
 // something grpc-js validates and understands (timeouts also as max_stream_duration).
+// A route's hash_policy is that of the Service it sends to (trellis.dev/hash-on), since
+// a hash policy keys the ring hash of whichever cluster the route picks.
 
 import type {
   BackendRef,
@@ -35,11 +37,20 @@ export type BackendResolver = (ref: BackendRef, routeNamespace: string) => strin
 /** Called once per backendRef that does not resolve. */
 export type InvalidBackendReporter = (route: AttachedRoute, ref: BackendRef) => void;
 
+/** The RouteAction.hash_policy of routes to a cluster, if its Service asks for one. */
+export type HashPolicyOf = (cluster: string) => readonly XdsMessage[] | undefined;
+
+const NO_HASH_POLICY: HashPolicyOf = () => undefined;
+
 const NO_TIMEOUT = duration(0);
 
 /** The route every HTTP-like Service port has when no route attaches to it. */
-export function defaultRoute(cluster: string): XdsMessage {
-  return { name: "default", match: { prefix: "/" }, route: { cluster, timeout: NO_TIMEOUT } };
+export function defaultRoute(cluster: string, hashPolicy?: readonly XdsMessage[]): XdsMessage {
+  return {
+    name: "default",
+    match: { prefix: "/" },
+    route: { cluster, timeout: NO_TIMEOUT, ...(hashPolicy ? { hash_policy: hashPolicy } : {}) },
+  };
 }
 
 export function routeConfiguration(name: string, routes: readonly XdsMessage[]): XdsMessage {
@@ -56,6 +67,7 @@ export function attachedRoutes(
   attached: readonly AttachedRoute[],
   resolve: BackendResolver,
   reportInvalid: InvalidBackendReporter,
+  hashPolicyOf: HashPolicyOf = NO_HASH_POLICY,
 ): XdsMessage[] {
   const entries: { rank: MatchRank; match: XdsMessage; name: string; action: XdsMessage }[] = [];
   for (const a of attached) {
@@ -63,7 +75,7 @@ export function attachedRoutes(
     const key = objectKey(a.route);
     const rules: readonly (HTTPRouteRule | GRPCRouteRule)[] = a.route.spec.rules ?? [];
     rules.forEach((rule, ruleIndex) => {
-      const action = routeAction(a, rule, resolve, reportInvalid);
+      const action = routeAction(a, rule, resolve, reportInvalid, hashPolicyOf);
       const converted: ConvertedMatch[] =
         a.kind === "HTTPRoute"
           ? ((rule as HTTPRouteRule).matches ?? [{}]).map(convertHttpMatch)
@@ -100,13 +112,16 @@ function parseDurationMs(text: string | undefined): number | undefined {
 /**
  * One rule's RouteAction: the cluster, or weighted clusters (weight 0 dropped, duplicates
  * merged); backendRefs that do not resolve keep their share on InvalidBackendCluster with
- * cluster_not_found_response_code 500, and so does a rule without positive weights.
+ * cluster_not_found_response_code 500, and so does a rule without positive weights. The
+ * hash policy is the first of its clusters' that has one (a route carries one hash policy,
+ * whichever cluster it picks; clusters that are not ring hash ignore it).
  */
 export function routeAction(
   attached: AttachedRoute,
   rule: HTTPRouteRule | GRPCRouteRule,
   resolve: BackendResolver,
   reportInvalid: InvalidBackendReporter,
+  hashPolicyOf: HashPolicyOf = NO_HASH_POLICY,
 ): XdsMessage {
   const routeNs = namespaceOf(attached.route);
   const weights = new Map<string, number>();
@@ -131,6 +146,8 @@ export function routeAction(
   if (weights.has(INVALID_BACKEND_CLUSTER)) {
     action.cluster_not_found_response_code = Enum.INTERNAL_SERVER_ERROR;
   }
+  const hashPolicy = [...weights.keys()].map(hashPolicyOf).find((h) => h !== undefined);
+  if (hashPolicy) action.hash_policy = hashPolicy;
 
   const retry =
     attached.kind === "HTTPRoute"

@@ -14,6 +14,7 @@ import {
 } from "../../control-plane/translator/index.js";
 import type { Snapshot } from "../../control-plane/xds/types.js";
 import {
+  annotatedModel,
   fixtureModel,
   OPTIONS,
   peerAuthentication,
@@ -334,13 +335,7 @@ describe("warnings", () => {
 
 /** The fixture mesh with one annotation on the backend Service. */
 function compileWithBackendAnnotation(name: string, value: string) {
-  const model = fixtureModel();
-  const services = model.services.map((s) =>
-    s.metadata.name === "backend"
-      ? { ...s, metadata: { ...s.metadata, annotations: { [name]: value } } }
-      : s,
-  );
-  return compileMesh({ ...model, services }, OPTIONS);
+  return compileMesh(annotatedModel({ backend: { [name]: value } }), OPTIONS);
 }
 
 describe("the trellis.dev/lb-policy annotation", () => {

@@ -322,6 +322,19 @@ export function fixtureModel(): MeshModel {
   };
 }
 
+/** The fixture with annotations on some of its Services, by Service name. */
+export function annotatedModel(
+  annotations: Readonly<Record<string, Record<string, string>>>,
+): MeshModel {
+  const model = fixtureModel();
+  const services = model.services.map((s) =>
+    annotations[s.metadata.name]
+      ? { ...s, metadata: { ...s.metadata, annotations: annotations[s.metadata.name] } }
+      : s,
+  );
+  return { ...model, services };
+}
+
 export function sidecarNode(
   ns: string,
   podName: string,
