@@ -6,6 +6,7 @@
 // is answered NOT_SUPPORTED, never routed somewhere else instead.
 
 import { isRec, type Rec } from "../../api/validate-common.js";
+import { type HashPolicy, routeHashPolicies } from "../proxy/hash-policy.js";
 import { compileSafeRegex } from "../xds/resources.js";
 
 export interface RequestFacts {
@@ -41,6 +42,8 @@ export interface RouteDecision {
   readonly retry?: RetryPolicy;
   /** What to answer when `cluster` does not exist: cluster_not_found_response_code, 503 by default. */
   readonly clusterNotFoundStatus: number;
+  /** The route's hash_policy: what a ring hash cluster hashes. */
+  readonly hashPolicies?: readonly HashPolicy[];
 }
 
 export type RouteErrorCode = "NO_VIRTUAL_HOST" | "NO_ROUTE" | "DIRECT_RESPONSE" | "NOT_SUPPORTED";
@@ -296,6 +299,7 @@ function routeAction(
   }
   const timeout = action.timeout === undefined ? DEFAULT_TIMEOUT_MS : durationMs(action.timeout);
   const policy = [action.retry_policy, vhost.retry_policy].find(isRec);
+  const hashPolicies = routeHashPolicies(action.hash_policy);
   const decision: RouteDecision = {
     virtualHost: vhostName,
     route: name,
@@ -303,6 +307,7 @@ function routeAction(
     ...(timeout ? { timeoutMs: timeout } : {}),
     ...(policy ? { retry: retryPolicy(policy) } : {}),
     clusterNotFoundStatus: clusterNotFoundStatus(action.cluster_not_found_response_code),
+    ...(hashPolicies.length > 0 ? { hashPolicies } : {}),
   };
   return { ok: true, decision };
 }

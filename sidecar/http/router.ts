@@ -1,13 +1,14 @@
 // The L7 pipeline of one HTTP connection manager, assembled in one place: authorization
 // (the HCM's RBAC filter, inbound) → the logical stage (route-match: virtual host, route,
-// weighted cluster) → retries and timeouts (retry.ts) → the cluster's circuit breaker →
-// the concrete stage (the cluster's endpoint, ClusterPicker) → the endpoint stage
-// (UpstreamPools). Errors bubble up as
+// weighted cluster, hash policy) → retries and timeouts (retry.ts) → the cluster's circuit
+// breaker → the concrete stage (the cluster's endpoint, ClusterPicker, by the request's
+// hash key for ring hash) → the endpoint stage (UpstreamPools). Errors bubble up as
 // ProxyErrors untouched and downstream.ts turns them into a status.
 
 import type { XdsMessage } from "../../api/xds-proto.js";
 import { type AuthzFacts, evaluateRbac } from "../authz/rbac.js";
 import { ClusterError, type ClusterPicker } from "../proxy/clusters.js";
+import { hashKey } from "../proxy/hash-policy.js";
 import type { XdsConfig } from "../xds/assemble.js";
 import type { CircuitBreakers } from "./circuit-breakers.js";
 import { type Dispatch, ProxyError } from "./contract.js";
@@ -29,6 +30,8 @@ export interface ConnectionManager {
   readonly destinationPort: number;
   /** The connection's original destination (ORIGINAL_DST clusters). */
   readonly destination: { readonly address: string; readonly port: number };
+  /** The downstream peer's address (hash policies on the source IP). */
+  readonly sourceAddress?: string;
 }
 
 export interface RouterDeps {
@@ -81,6 +84,12 @@ export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManage
     });
     if (!result.ok) throw new ProxyError(result.code, result.message, result.status);
     const { decision } = result;
+    // Every attempt hashes the same key, so a retry goes to the same endpoint (as Envoy's
+    // does without a retry host predicate).
+    const key = decision.hashPolicies
+      ? hashKey(decision.hashPolicies, { headers, sourceAddress: hcm.sourceAddress })
+      : undefined;
+    const context = key === undefined ? undefined : { hashKey: key };
     const attempt: Dispatch = async (req, attemptSignal) => {
       const config = deps.config();
       const slot = deps.breakers.admit(
@@ -95,8 +104,8 @@ export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManage
       }
       let target: ReturnType<ClusterPicker["pick"]>;
       try {
-        // No hash policy yet: ring hash picks a random point, as Envoy does without one.
-        target = deps.picker.pick(config, decision.cluster, hcm.destination);
+        // No key (no hash policy, or no value for it): ring hash picks a random point.
+        target = deps.picker.pick(config, decision.cluster, hcm.destination, context);
       } catch (err) {
         slot();
         if (err instanceof ClusterError) throw new ProxyError(err.code, err.message);

@@ -26,6 +26,7 @@ import { type ConnectionEvent, connectionChannel } from "../telemetry/events.js"
 import type { XdsClient } from "../xds/client.js";
 import type { ClusterPicker } from "./clusters.js";
 import { durationMs } from "./clusters.js";
+import { hashKey, tcpHashPolicies } from "./hash-policy.js";
 import { DEFAULT_IDLE_TIMEOUT_MS, pipeSockets } from "./pipe.js";
 import { peerIdentity, type TlsMaterial } from "./tls.js";
 import { connectUpstream } from "./upstream.js";
@@ -198,6 +199,7 @@ async function serveHttp(
       ...(principal ? { principal } : {}),
       destinationPort: dst.port,
       destination: { address: dst.address, port: dst.port },
+      ...(downstream.remoteAddress ? { sourceAddress: downstream.remoteAddress } : {}),
     },
   );
   const servers = httpServers(handler, {
@@ -282,7 +284,15 @@ async function forward(
   }
   const proxy = (terminal.typed_config ?? {}) as XdsMessage;
   const cluster = typeof proxy.cluster === "string" ? proxy.cluster : weightedCluster(proxy);
-  const target = deps.picker.pick(deps.xds.config, cluster, dst);
+  const key = hashKey(tcpHashPolicies(proxy.hash_policy), {
+    sourceAddress: downstream.remoteAddress,
+  });
+  const target = deps.picker.pick(
+    deps.xds.config,
+    cluster,
+    dst,
+    key === undefined ? undefined : { hashKey: key },
+  );
   try {
     const upstream = await connectUpstream({
       address: target.address,

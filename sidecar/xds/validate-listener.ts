@@ -161,6 +161,11 @@ function checkHttpConnectionManager(c: XdsCheck, hcm: Rec, path: string): void {
 }
 
 function checkTcpProxy(c: XdsCheck, proxy: Rec, path: string): void {
+  // The one hash policy a TCP connection can have here: its source IP (as for routes, one
+  // the sidecar cannot evaluate is refused rather than ignored).
+  for (const [policy, pp] of c.maps(proxy.hash_policy, at(path, "hash_policy"))) {
+    exactlyOne(c, policy, ["source_ip"], pp, ["filter_state"]);
+  }
   const which = exactlyOne(c, proxy, ["cluster", "weighted_clusters"], path);
   if (which === "cluster") {
     const cluster = nonEmpty(c, proxy.cluster, at(path, "cluster"));

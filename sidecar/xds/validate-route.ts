@@ -1,6 +1,6 @@
 // RouteConfiguration validation, for RDS resources and for the route_config inlined in an
-// HTTP connection manager: virtual hosts, each route's match and action, weighted clusters
-// and retry policies. Collects the clusters the routes name.
+// HTTP connection manager: virtual hosts, each route's match and action, weighted clusters,
+// hash policies and retry policies. Collects the clusters the routes name.
 
 import { at, isRec, type Rec, show } from "../../api/validate-common.js";
 import { checkDuration, exactlyOne, nonEmpty, uint32, type XdsCheck } from "./validate-shared.js";
@@ -99,6 +99,7 @@ function checkRouteAction(c: XdsCheck, action: Rec, path: string): void {
   }
   checkDuration(c, action.timeout, at(path, "timeout"), "non-negative");
   checkDuration(c, action.idle_timeout, at(path, "idle_timeout"), "non-negative");
+  checkHashPolicies(c, action.hash_policy, at(path, "hash_policy"));
 
   const retryPath = at(path, "retry_policy");
   const retry = c.map(action.retry_policy, retryPath);
@@ -117,6 +118,29 @@ function checkRouteAction(c: XdsCheck, action: Rec, path: string): void {
     at(retryPath, "per_try_idle_timeout"),
     "non-negative",
   );
+}
+
+/**
+ * The hash policies the sidecar evaluates: a header's value, the source IP. Ignoring any
+ * other would quietly turn a sticky route into a random one, so they are refused.
+ */
+function checkHashPolicies(c: XdsCheck, v: unknown, path: string): void {
+  for (const [policy, pp] of c.maps(v, path)) {
+    const which = exactlyOne(c, policy, ["header", "connection_properties"], pp, [
+      "cookie",
+      "query_parameter",
+      "filter_state",
+    ]);
+    if (which !== "header") continue;
+    const header = policy.header as Rec;
+    nonEmpty(c, header.header_name, at(at(pp, "header"), "header_name"));
+    if (header.regex_rewrite !== undefined) {
+      c.add(
+        at(at(pp, "header"), "regex_rewrite"),
+        "is not supported by the sidecar: it hashes the header's value as it comes",
+      );
+    }
+  }
 }
 
 // Weights are UInt32Values: the wire cannot carry a negative one, so only an all-zero set

@@ -1,11 +1,13 @@
 // The balancers' distributions: round robin evenly, random within bounds, least request
 // away from the busy endpoint, ring hash stable per key and moving only about 1/(n+1) of
-// the keys when an endpoint joins — and the cluster picker choosing by lb_policy.
+// the keys when an endpoint joins — the keys hash policies make — and the cluster picker
+// choosing by lb_policy.
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InFlight, makePicker } from "../../sidecar/proxy/balancers.js";
 import { ClusterPicker } from "../../sidecar/proxy/clusters.js";
+import { hashKey, routeHashPolicies, tcpHashPolicies } from "../../sidecar/proxy/hash-policy.js";
 import { staticCluster } from "./fixtures.js";
 
 const endpoints = (n: number) =>
@@ -83,6 +85,29 @@ describe("balancers", () => {
       moved.every((a) => a === "10.0.0.5"),
       "keys move only to the new endpoint",
     );
+  });
+
+  it("hash policies: header values and the source IP in order, up to a terminal one that yields", () => {
+    const facts = { headers: { "x-user": "alice", "x-team": "red" }, sourceAddress: "10.0.0.9" };
+    const route = (policies: unknown[]) => hashKey(routeHashPolicies(policies), facts);
+    const header = (name: string, terminal = false) => ({
+      header: { header_name: name },
+      ...(terminal ? { terminal } : {}),
+    });
+    const sourceIp = { connection_properties: { source_ip: true } };
+    assert.equal(route([header("X-User")]), "alice", "header names match lower-cased");
+    assert.equal(route([sourceIp]), "10.0.0.9");
+    assert.equal(route([header("x-user"), header("x-team")]), "alice\nred", "both make the key");
+    assert.equal(route([header("x-user", true), header("x-team")]), "alice", "terminal stops");
+    assert.equal(
+      route([header("x-none", true), sourceIp]),
+      "10.0.0.9",
+      "a terminal that yields nothing does not",
+    );
+    assert.equal(route([header("x-none")]), undefined, "no value: no key (a random point)");
+    assert.equal(route([{ connection_properties: {} }]), undefined);
+    assert.equal(hashKey(tcpHashPolicies([{ source_ip: {} }]), facts), "10.0.0.9");
+    assert.equal(hashKey(tcpHashPolicies([{ source_ip: {} }]), {}), undefined);
   });
 
   it("the cluster picker uses the cluster's lb_policy and a new picker per endpoint set", () => {

@@ -283,6 +283,18 @@ describe("decodeResource: the tables' valid resources", () => {
     assert.deepEqual(accepted(decode(R, rc)).refs.clusters, ["web"]);
   });
 
+  it("accepts the hash policies of ring hash on a route and a tcp_proxy", () => {
+    const hashing = [
+      { header: { header_name: "x-user" } },
+      { connection_properties: { source_ip: true } },
+    ];
+    accepted(decode(R, routeConfig([route({ route: { cluster: "web", hash_policy: hashing } })])));
+    accepted(
+      decode(L, listener({}, [tcpProxy({ cluster: "db", hash_policy: [{ source_ip: {} }] })])),
+    );
+    accepted(decode(C, edsCluster({ lb_policy: "RING_HASH" })));
+  });
+
   it("accepts a STRICT_DNS cluster whose endpoints are hostnames", () => {
     const cluster = {
       name: "external",
@@ -602,6 +614,42 @@ const cases: Case[] = [
       `${route0}.route.timeout: must not be negative, got -5s`,
       `${route0}.route.retry_policy.num_retries: must be at most 10, got 11: a bound against retry storms, where each retry adds load to an upstream that is already failing`,
       `${route0}.route.retry_policy.per_try_timeout: must not be negative, got -0.001s`,
+    ],
+  },
+  {
+    name: "hash policies the sidecar cannot evaluate: a cookie, a header without a name or rewritten",
+    typeUrl: R,
+    message: () =>
+      routeConfig([
+        route({
+          route: {
+            cluster: "web",
+            hash_policy: [
+              { cookie: { name: "session" } },
+              { header: {} },
+              {
+                header: {
+                  header_name: "x-user",
+                  regex_rewrite: { pattern: { regex: "^(.*)$" }, substitution: "\\1" },
+                },
+              },
+            ],
+          },
+        }),
+      ]),
+    errors: [
+      `${route0}.route.hash_policy[0]: must set exactly one of header, connection_properties; has cookie, which the sidecar does not support`,
+      `${route0}.route.hash_policy[1].header.header_name: must not be empty`,
+      `${route0}.route.hash_policy[2].header.regex_rewrite: is not supported by the sidecar: it hashes the header's value as it comes`,
+    ],
+  },
+  {
+    name: "a tcp_proxy hashing on filter state",
+    typeUrl: L,
+    message: () =>
+      listener({}, [tcpProxy({ cluster: "db", hash_policy: [{ filter_state: { key: "k" } }] })]),
+    errors: [
+      `${config0}.hash_policy[0]: must set exactly one of source_ip; has filter_state, which the sidecar does not support`,
     ],
   },
   // Cluster
