@@ -15,6 +15,7 @@ import { caClient } from "./ca-client.js";
 import { RetryBudget } from "./http/retry.js";
 import { UpstreamPools } from "./http/upstream-pool.js";
 import { WorkloadIdentity } from "./identity.js";
+import { CircuitBreakers, circuitLimits } from "./proxy/circuit-breakers.js";
 import { ClusterPicker } from "./proxy/clusters.js";
 import { inboundListener, outboundListener } from "./proxy/listeners.js";
 import { TlsMaterial } from "./proxy/tls.js";
@@ -124,6 +125,8 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
   const accessLog = options.accessLog ? new AccessLog(b.node.id, options.accessLog) : undefined;
   /** The concrete stage's state (balancers, outlier detection), which /clusters shows. */
   const picker = new ClusterPicker();
+  /** The circuit breakers' counts, which /clusters shows too. */
+  const breakers = new CircuitBreakers();
   let draining = false;
   const ready = () => identity.current !== undefined && xds.synced && !draining;
   let requestQuit = () => {};
@@ -165,7 +168,7 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
         );
         return;
       case "/clusters":
-        return json(200, clustersView(xds, picker));
+        return json(200, clustersView(xds, picker, breakers));
       case "/stats/prometheus":
         res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
         res.end(metrics.render());
@@ -211,6 +214,7 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
     const material = new TlsMaterial(identity, xds);
     const pools = new UpstreamPools({
       material,
+      breakers,
       ...(l.mark !== undefined ? { mark: l.mark } : {}),
     });
     closers.push(() => pools.close());
@@ -220,6 +224,7 @@ export async function startSidecarAgent(options: SidecarAgentOptions): Promise<S
       material,
       pools,
       budget: new RetryBudget(),
+      breakers,
       log,
       ...(l.mark !== undefined ? { mark: l.mark } : {}),
     };
@@ -267,8 +272,11 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 
 const DEFAULT_DRAIN_MS = 5_000;
 
-/** Each cluster and its endpoints with their health, as Envoy's /clusters lists them. */
-function clustersView(xds: XdsClient, picker: ClusterPicker) {
+/**
+ * Each cluster and its endpoints with their health, as Envoy's /clusters lists them, and its
+ * circuit breakers: the thresholds, what is open against them, and the overflows.
+ */
+function clustersView(xds: XdsClient, picker: ClusterPicker, breakers: CircuitBreakers) {
   const c = xds.config;
   return Object.fromEntries(
     [...c.clusters].map(([name, r]) => {
@@ -290,7 +298,25 @@ function clustersView(xds: XdsClient, picker: ClusterPicker) {
           };
         }),
       );
-      return [name, { type: cluster.type ?? "STATIC", endpoints }];
+      const limits = circuitLimits(cluster);
+      const stats = breakers.stats(name);
+      const circuitBreakers = {
+        thresholds: {
+          max_connections: limits.maxConnections,
+          max_pending_requests: limits.maxPendingRequests,
+          max_requests: limits.maxRequests,
+        },
+        open: {
+          connections: stats.connections,
+          pending_requests: stats.pendingRequests,
+          requests: stats.requests,
+        },
+        overflows: stats.overflows,
+      };
+      return [
+        name,
+        { type: cluster.type ?? "STATIC", endpoints, circuit_breakers: circuitBreakers },
+      ];
     }),
   );
 }

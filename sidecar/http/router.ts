@@ -1,16 +1,17 @@
 // The L7 pipeline of one HTTP connection manager, assembled in one place: authorization
 // (the HCM's RBAC filter, inbound) → the logical stage (route-match: virtual host, route,
 // weighted cluster, hash policy) → retries and timeouts (retry.ts) → the cluster's circuit
-// breaker → the concrete stage (the cluster's endpoint, ClusterPicker, by the request's
-// hash key for ring hash) → the endpoint stage (UpstreamPools). Errors bubble up as
-// ProxyErrors untouched and downstream.ts turns them into a status.
+// breaker (max_requests) → the concrete stage (the cluster's endpoint, ClusterPicker, by
+// the request's hash key for ring hash) → the endpoint stage (UpstreamPools, which hold
+// max_connections and max_pending_requests). Errors bubble up as ProxyErrors untouched
+// and downstream.ts turns them into a status.
 
 import type { XdsMessage } from "../../api/xds-proto.js";
 import { type AuthzFacts, evaluateRbac } from "../authz/rbac.js";
+import { type CircuitBreakers, howMany } from "../proxy/circuit-breakers.js";
 import { ClusterError, type ClusterPicker } from "../proxy/clusters.js";
 import { hashKey } from "../proxy/hash-policy.js";
 import type { XdsConfig } from "../xds/assemble.js";
-import type { CircuitBreakers } from "./circuit-breakers.js";
 import { type Dispatch, ProxyError } from "./contract.js";
 import type { HttpHandler } from "./downstream.js";
 import { type RetryBudget, withRetries } from "./retry.js";
@@ -99,7 +100,7 @@ export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManage
       if (!slot) {
         throw new ProxyError(
           "OVERFLOW",
-          `cluster ${decision.cluster} has ${deps.breakers.active(decision.cluster)} requests in flight, its max_requests`,
+          `cluster ${decision.cluster} has ${howMany(deps.breakers.active(decision.cluster), "request")} in flight, its max_requests`,
         );
       }
       let target: ReturnType<ClusterPicker["pick"]>;

@@ -1,12 +1,21 @@
-// The endpoint stage of L7: connection pools per endpoint. HTTP/2 — always between two
-// sidecars, one multiplexed mTLS connection per peer (Linkerd's fast path), and to apps
-// whose cluster asks for it (gRPC) — keeps one session per endpoint and opens streams on
-// it; HTTP/1.1 keeps alive a set of connections per endpoint. Connections come from the
+// The endpoint stage of L7: connection pools per cluster and endpoint. HTTP/2 — always
+// between two sidecars, one multiplexed mTLS connection per peer (Linkerd's fast path), and
+// to apps whose cluster asks for it (gRPC) — keeps one session per endpoint and opens
+// streams on it; HTTP/1.1 keeps alive a set of connections per endpoint, one request at a
+// time on each. Both hold the cluster's circuit breakers as Envoy's pools do: a connection
+// counts against max_connections from when it is opened until it closes (a session counts
+// one); a request that has to wait for a connection — one being opened for it, or, with
+// max_connections open and all busy, the next to come free — is pending, and past
+// max_pending_requests it fails fast with OVERFLOW. An endpoint without any connection
+// always gets one, whatever the cluster's other endpoints hold (Envoy's rule: otherwise
+// its requests would wait on connections they can never use). Connections come from the
 // L4 endpoint stage (upstream.ts: socket mark, mTLS, the peer's SPIFFE ID checked).
 
-import { Agent, request as h1Request } from "node:http";
+import { Agent, type ClientRequestArgs, request as h1Request } from "node:http";
 import { type ClientHttp2Session, constants, connect as h2Connect } from "node:http2";
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { CircuitBreakers, type CircuitLimits, howMany } from "../proxy/circuit-breakers.js";
 import type { TlsMaterial } from "../proxy/tls.js";
 import { connectUpstream, UpstreamError, type UpstreamTls } from "../proxy/upstream.js";
 import {
@@ -18,27 +27,61 @@ import {
 } from "./contract.js";
 
 export interface HttpTarget {
+  /** The cluster the endpoint belongs to: pools, and their limits, are per cluster. */
+  readonly cluster: string;
   readonly address: string;
   readonly port: number;
   readonly tls?: UpstreamTls;
   readonly connectTimeoutMs: number;
   /** HTTP/2 to this endpoint (prior knowledge over plaintext, ALPN h2 over TLS). */
   readonly http2: boolean;
+  /** The cluster's max_connections and max_pending_requests. */
+  readonly limits: CircuitLimits;
 }
 
 export interface PoolDeps {
   readonly material: TlsMaterial;
   readonly mark?: number;
+  /** The sidecar's circuit breakers (shared with the router and the TCP proxy); new if absent. */
+  readonly breakers?: CircuitBreakers;
 }
 
 const keyOf = (t: HttpTarget) =>
-  `${t.address}|${t.port}|${t.http2 ? "h2" : "h1"}|${t.tls ? `tls:${t.tls.sni ?? ""}` : "plain"}`;
+  `${t.cluster}|${t.address}|${t.port}|${t.http2 ? "h2" : "h1"}|${t.tls ? `tls:${t.tls.sni ?? ""}` : "plain"}`;
+
+/** An HTTP/2 session to one endpoint: connecting, then `session` once it is up. */
+interface Session {
+  readonly ready: Promise<ClientHttp2Session>;
+  session?: ClientHttp2Session;
+}
+
+/** A request waiting for an HTTP/1.1 connection. */
+interface Waiter {
+  /** Sends it now (synchronously: it takes the free socket, or opens the connection). */
+  start(): void;
+  fail(err: ProxyError): void;
+}
+
+/** The HTTP/1.1 connections of one cluster's endpoint. */
+interface H1Pool {
+  readonly cluster: string;
+  readonly agent: PoolAgent;
+  /** Oldest first. */
+  readonly waiting: Waiter[];
+  /** Open or opening. */
+  connections: number;
+  /** The cluster's, as of its latest request. */
+  limits: CircuitLimits;
+}
 
 export class UpstreamPools {
-  readonly #sessions = new Map<string, Promise<ClientHttp2Session>>();
-  readonly #agents = new Map<string, Agent>();
+  readonly breakers: CircuitBreakers;
+  readonly #sessions = new Map<string, Session>();
+  readonly #h1Pools = new Map<string, H1Pool>();
 
-  constructor(readonly deps: PoolDeps) {}
+  constructor(readonly deps: PoolDeps) {
+    this.breakers = deps.breakers ?? new CircuitBreakers();
+  }
 
   dispatch(target: HttpTarget, request: ProxyRequest, signal: AbortSignal): Promise<ProxyResponse> {
     return target.http2 ? this.#h2(target, request, signal) : this.#h1(target, request, signal);
@@ -46,13 +89,18 @@ export class UpstreamPools {
 
   close(): void {
     for (const s of this.#sessions.values())
-      void s.then(
+      void s.ready.then(
         (x) => x.close(),
         () => {},
       );
-    for (const a of this.#agents.values()) a.destroy();
+    for (const pool of this.#h1Pools.values()) {
+      for (const w of pool.waiting.splice(0)) {
+        w.fail(new ProxyError("UPSTREAM_RESET", "the sidecar's connection pools closed"));
+      }
+      pool.agent.destroy();
+    }
     this.#sessions.clear();
-    this.#agents.clear();
+    this.#h1Pools.clear();
   }
 
   #connect(target: HttpTarget, alpn?: readonly string[]): Promise<Socket> {
@@ -69,31 +117,59 @@ export class UpstreamPools {
     });
   }
 
-  #session(target: HttpTarget): Promise<ClientHttp2Session> {
+  #pendingOverflow(target: HttpTarget): ProxyError {
+    return new ProxyError(
+      "OVERFLOW",
+      `cluster ${target.cluster} has ${howMany(this.breakers.pending(target.cluster), "request")} waiting for a connection, its max_pending_requests`,
+    );
+  }
+
+  /** The endpoint's session, connecting if there is none (its endpoint's only connection). */
+  #session(target: HttpTarget): Session {
     const key = keyOf(target);
     const existing = this.#sessions.get(key);
     if (existing) return existing;
-    const created = this.#connect(target, ["h2"]).then((socket) => {
+    const closed = this.breakers.connection(target.cluster);
+    const forget = () => {
+      if (this.#sessions.get(key) === entry) this.#sessions.delete(key);
+    };
+    const ready = this.#connect(target, ["h2"]).then((socket) => {
       const session = h2Connect(`http://${target.address}:${target.port}`, {
         createConnection: () => socket,
       });
-      const forget = () => {
-        if (this.#sessions.get(key) === created) this.#sessions.delete(key);
-      };
-      session.on("close", forget);
+      session.on("close", () => {
+        forget();
+        closed();
+      });
       session.on("goaway", forget);
       session.on("error", forget);
+      entry.session = session;
       return session;
     });
-    created.catch(() => this.#sessions.delete(key));
-    this.#sessions.set(key, created);
-    return created;
+    const entry: Session = { ready };
+    ready.catch(() => {
+      forget();
+      closed();
+    });
+    this.#sessions.set(key, entry);
+    return entry;
   }
 
   async #h2(target: HttpTarget, req: ProxyRequest, signal: AbortSignal): Promise<ProxyResponse> {
-    const session = await this.#session(target);
+    const entry = this.#session(target);
+    let session = entry.session;
+    if (!session) {
+      // Waiting for the session to connect: a pending request.
+      const pending = this.breakers.pend(target.cluster, target.limits);
+      if (!pending) throw this.#pendingOverflow(target);
+      try {
+        session = await entry.ready;
+      } finally {
+        pending();
+      }
+    }
     if (session.closed || session.destroyed) {
-      this.#sessions.delete(keyOf(target));
+      if (this.#sessions.get(keyOf(target)) === entry) this.#sessions.delete(keyOf(target));
       return this.#h2(target, req, signal);
     }
     const stream = session.request({
@@ -138,55 +214,173 @@ export class UpstreamPools {
     });
   }
 
-  #agent(target: HttpTarget): Agent {
+  /** The endpoint's HTTP/1.1 pool, made on its first request. */
+  #h1Pool(target: HttpTarget): H1Pool {
     const key = keyOf(target);
-    let agent = this.#agents.get(key);
-    if (!agent) {
-      agent = new Agent({ keepAlive: true, maxSockets: 1024 });
-      // Node's Agent takes a callback here, so the connection may be made asynchronously.
-      (agent as unknown as { createConnection: unknown }).createConnection = (
-        _opts: unknown,
-        done: (err: Error | null, socket?: Socket) => void,
-      ) => {
-        this.#connect(target, ["http/1.1"]).then(
-          (s) => done(null, s),
-          (e: Error) => done(e),
-        );
-      };
-      this.#agents.set(key, agent);
+    const existing = this.#h1Pools.get(key);
+    if (existing) {
+      existing.limits = target.limits;
+      return existing;
     }
-    return agent;
+    const open = async (): Promise<Socket> => {
+      pool.connections++;
+      const closed = this.breakers.connection(target.cluster);
+      const gone = () => {
+        pool.connections--;
+        closed();
+        // A connection fewer: a waiting request of the cluster's may now open one.
+        for (const p of this.#h1Pools.values()) if (p.cluster === pool.cluster) this.#drain(p);
+      };
+      try {
+        const socket = await this.#connect(target, ["http/1.1"]);
+        socket.once("close", gone);
+        return socket;
+      } catch (err) {
+        gone();
+        throw err;
+      }
+    };
+    const pool: H1Pool = {
+      cluster: target.cluster,
+      agent: new PoolAgent(open, () => this.#drain(pool)),
+      waiting: [],
+      connections: 0,
+      limits: target.limits,
+    };
+    this.#h1Pools.set(key, pool);
+    return pool;
+  }
+
+  /** A new connection for `pool`: within max_connections, or its endpoint's first. */
+  #mayConnect(pool: H1Pool): boolean {
+    return pool.connections === 0 || this.breakers.mayConnect(pool.cluster, pool.limits);
+  }
+
+  /** Sends waiting requests while a socket is free or a connection may be opened. */
+  #drain(pool: H1Pool): void {
+    while (pool.waiting.length > 0 && (idleSockets(pool.agent) > 0 || this.#mayConnect(pool))) {
+      pool.waiting.shift()?.start();
+    }
   }
 
   #h1(target: HttpTarget, req: ProxyRequest, signal: AbortSignal): Promise<ProxyResponse> {
+    const pool = this.#h1Pool(target);
     return new Promise((resolve, reject) => {
-      const outgoing = h1Request({
-        agent: this.#agent(target),
-        method: req.method,
-        path: req.path,
-        headers: { ...req.headers, host: req.authority },
-        signal,
-      });
-      let responded = false;
-      outgoing.once("response", (res) => {
-        responded = true;
-        resolve({
-          status: res.statusCode ?? 502,
-          headers: forwardableHeaders(res.headers),
-          body: res,
-          trailers: new Promise((done) => {
-            res.once("end", () => done(forwardableHeaders(res.trailers)));
-            res.once("close", () => done({}));
-          }),
-        });
-      });
-      outgoing.once("error", (err: Error & { code?: string }) => {
-        if (responded) return;
-        if (err instanceof ProxyError) reject(err);
-        else if (signal.aborted) reject(new ProxyError("UPSTREAM_TIMEOUT", "aborted"));
-        else reject(new ProxyError("UPSTREAM_RESET", `HTTP/1.1: ${err.message}`));
-      });
-      req.body.pipe(outgoing);
+      const send = (pending?: () => void) =>
+        this.#send(pool, req, signal, pending, resolve, reject);
+      // A free keep-alive socket (and nobody waiting before this request): no wait.
+      if (pool.waiting.length === 0 && idleSockets(pool.agent) > 0) return send();
+      const pending = this.breakers.pend(target.cluster, target.limits);
+      if (!pending) return reject(this.#pendingOverflow(target));
+      if (pool.waiting.length === 0 && this.#mayConnect(pool)) return send(pending);
+      // max_connections are open and all busy: wait for one to come free, or to close.
+      this.breakers.overflow(target.cluster, "max_connections");
+      if (signal.aborted) {
+        pending();
+        return reject(new ProxyError("UPSTREAM_TIMEOUT", "aborted"));
+      }
+      const onAbort = () => {
+        const i = pool.waiting.indexOf(waiter);
+        if (i >= 0) pool.waiting.splice(i, 1);
+        waiter.fail(new ProxyError("UPSTREAM_TIMEOUT", "aborted while waiting for a connection"));
+      };
+      const waiter: Waiter = {
+        start: () => {
+          signal.removeEventListener("abort", onAbort);
+          send(pending);
+        },
+        fail: (err) => {
+          signal.removeEventListener("abort", onAbort);
+          pending();
+          reject(err);
+        },
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      pool.waiting.push(waiter);
     });
+  }
+
+  /** One request on the pool's agent, which has a free socket for it or opens one. */
+  #send(
+    pool: H1Pool,
+    req: ProxyRequest,
+    signal: AbortSignal,
+    pending: (() => void) | undefined,
+    resolve: (res: ProxyResponse) => void,
+    reject: (err: unknown) => void,
+  ): void {
+    const outgoing = h1Request({
+      agent: pool.agent,
+      method: req.method,
+      path: req.path,
+      headers: { ...req.headers, host: req.authority },
+      signal,
+    });
+    if (pending) {
+      // No longer waiting once it has a socket (or has failed).
+      outgoing.once("socket", pending);
+      outgoing.once("close", pending);
+    }
+    let responded = false;
+    outgoing.once("response", (res) => {
+      responded = true;
+      resolve({
+        status: res.statusCode ?? 502,
+        headers: forwardableHeaders(res.headers),
+        body: res,
+        trailers: new Promise((done) => {
+          res.once("end", () => done(forwardableHeaders(res.trailers)));
+          res.once("close", () => done({}));
+        }),
+      });
+    });
+    outgoing.once("error", (err: Error & { code?: string }) => {
+      if (responded) return;
+      if (err instanceof ProxyError) reject(err);
+      else if (signal.aborted) reject(new ProxyError("UPSTREAM_TIMEOUT", "aborted"));
+      else reject(new ProxyError("UPSTREAM_RESET", `HTTP/1.1: ${err.message}`));
+    });
+    req.body.pipe(outgoing);
+  }
+}
+
+/** Free keep-alive sockets of an agent that can still be used. */
+function idleSockets(agent: Agent): number {
+  let n = 0;
+  for (const list of Object.values(agent.freeSockets)) {
+    for (const socket of list ?? []) if (!socket.destroyed) n++;
+  }
+  return n;
+}
+
+/**
+ * Node's keep-alive Agent for one pool, with no limit of its own (the pool decides when a
+ * request goes): its connections come from `open`, and a socket coming free calls `freed`,
+ * by which time it is among the agent's free sockets for the next waiting request.
+ */
+class PoolAgent extends Agent {
+  constructor(
+    readonly open: () => Promise<Socket>,
+    readonly freed: () => void,
+  ) {
+    super({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+  }
+
+  // The Agent takes a callback here, so the connection may be made asynchronously.
+  override createConnection(
+    _options: ClientRequestArgs,
+    done?: (err: Error | null, stream: Duplex) => void,
+  ): undefined {
+    this.open().then(
+      (socket) => done?.(null, socket),
+      (err: Error) => done?.(err, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+
+  override keepSocketAlive(socket: Duplex): boolean {
+    const kept = super.keepSocketAlive(socket) as unknown as boolean;
+    if (kept) process.nextTick(this.freed);
+    return kept;
   }
 }

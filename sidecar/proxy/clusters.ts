@@ -8,6 +8,7 @@
 import type { XdsMessage } from "../../api/xds-proto.js";
 import type { XdsConfig } from "../xds/assemble.js";
 import { InFlight, type LbPolicy, makePicker, type PickContext, type Picker } from "./balancers.js";
+import { type CircuitLimits, circuitLimits } from "./circuit-breakers.js";
 import { durationMs } from "./duration.js";
 import { type Outcome, OutlierDetector, outlierSettings } from "./outlier.js";
 import { type UpstreamTls, upstreamTlsOf } from "./upstream.js";
@@ -32,6 +33,8 @@ export interface Target {
   readonly connectTimeoutMs: number;
   /** HTTP/2 upstream: mTLS with ALPN h2 (sidecar to sidecar), or the cluster asks for it. */
   readonly http2: boolean;
+  /** The cluster's circuit breaker thresholds (connections and pending requests, for the pools). */
+  readonly limits: CircuitLimits;
   /** Ends the request's count on its endpoint (least request); call when it is done. */
   readonly release: () => void;
   /** How the request went, for outlier detection (a no-op when the cluster has none). */
@@ -89,12 +92,14 @@ export class ClusterPicker {
     }
     const connectTimeoutMs = durationMs(cluster.connect_timeout) ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const h2 = clusterWantsHttp2(cluster);
+    const limits = circuitLimits(cluster);
     if (cluster.type === "ORIGINAL_DST") {
       return {
         cluster: clusterName,
         ...originalDestination,
         connectTimeoutMs,
         http2: h2,
+        limits,
         release: () => {},
         report: () => {},
       };
@@ -158,6 +163,7 @@ export class ClusterPicker {
       ...(tls ? { tls } : {}),
       connectTimeoutMs,
       http2: h2 || (tls?.alpn.includes("h2") ?? false),
+      limits,
       release,
       report,
     };

@@ -15,7 +15,6 @@ import { TLSSocket } from "node:tls";
 import type { XdsMessage } from "../../api/xds-proto.js";
 import { SIDECAR } from "../../cni-redirect/redirect-config.js";
 import { evaluateRbac } from "../authz/rbac.js";
-import { CircuitBreakers } from "../http/circuit-breakers.js";
 import { H2_PREFACE, httpServers } from "../http/downstream.js";
 import { RetryBudget } from "../http/retry.js";
 import { connectionManagerHandler } from "../http/router.js";
@@ -24,6 +23,7 @@ import { type ConnectionFacts, selectFilterChain } from "../listeners/filter-cha
 import { type Destination, originalDestination, SocketOptionError } from "../socket-options.js";
 import { type ConnectionEvent, connectionChannel } from "../telemetry/events.js";
 import type { XdsClient } from "../xds/client.js";
+import { type CircuitBreakers, howMany } from "./circuit-breakers.js";
 import type { ClusterPicker } from "./clusters.js";
 import { durationMs } from "./clusters.js";
 import { hashKey, tcpHashPolicies } from "./hash-policy.js";
@@ -51,6 +51,7 @@ export interface ListenerDeps {
   /** L7 upstream pools and the retry budget; made per listener when absent. */
   readonly pools?: UpstreamPools;
   readonly budget?: RetryBudget;
+  /** The circuit breakers of L4 and L7 alike; the pools' when absent. */
   readonly breakers?: CircuitBreakers;
 }
 
@@ -61,16 +62,18 @@ type Ready = ListenerDeps & {
 };
 
 function withL7(deps: ListenerDeps): Ready {
+  const pools =
+    deps.pools ??
+    new UpstreamPools({
+      material: deps.material,
+      ...(deps.mark !== undefined ? { mark: deps.mark } : {}),
+      ...(deps.breakers ? { breakers: deps.breakers } : {}),
+    });
   return {
     ...deps,
-    pools:
-      deps.pools ??
-      new UpstreamPools({
-        material: deps.material,
-        ...(deps.mark !== undefined ? { mark: deps.mark } : {}),
-      }),
+    pools,
     budget: deps.budget ?? new RetryBudget(),
-    breakers: deps.breakers ?? new CircuitBreakers(),
+    breakers: deps.breakers ?? pools.breakers,
   };
 }
 
@@ -79,7 +82,8 @@ export type ConnectionErrorCode =
   | "NO_FILTER_CHAIN"
   | "RBAC_DENIED"
   | "DOWNSTREAM_TLS_FAILED"
-  | "REDIRECT_LOOP";
+  | "REDIRECT_LOOP"
+  | "OVERFLOW";
 
 class ConnectionError extends Error {
   constructor(
@@ -293,7 +297,17 @@ async function forward(
     dst,
     key === undefined ? undefined : { hashKey: key },
   );
+  let closed: (() => void) | undefined;
   try {
+    // Envoy's tcp_proxy refuses the connection rather than queue it.
+    if (!deps.breakers.mayConnect(target.cluster, target.limits)) {
+      deps.breakers.overflow(target.cluster, "max_connections");
+      throw new ConnectionError(
+        "OVERFLOW",
+        `cluster ${target.cluster} has ${howMany(deps.breakers.connections(target.cluster), "connection")} open, its max_connections`,
+      );
+    }
+    closed = deps.breakers.connection(target.cluster);
     const upstream = await connectUpstream({
       address: target.address,
       port: target.port,
@@ -345,6 +359,7 @@ async function forward(
       } satisfies ConnectionEvent);
     }
   } finally {
+    closed?.();
     target.release();
   }
 }

@@ -157,6 +157,15 @@ describe("sidecar agent with the control plane", () => {
     assert.deepEqual(clusters["outbound|9090||backend-v2.shop.svc.cluster.local"].endpoints, [
       { address: "10.244.2.20:9090", health: "HEALTHY", ejected: false },
     ]);
+    // And its circuit breakers: Envoy's default thresholds, nothing open, nothing refused.
+    assert.deepEqual(
+      clusters["outbound|9090||backend-v2.shop.svc.cluster.local"].circuit_breakers,
+      {
+        thresholds: { max_connections: 1024, max_pending_requests: 1024, max_requests: 1024 },
+        open: { connections: 0, pending_requests: 0, requests: 0 },
+        overflows: { max_connections: 0, max_pending_requests: 0, max_requests: 0 },
+      },
+    );
     assert.equal((await get(agent, "/drain")).status, 405, "a GET changes nothing");
     const port = agent.outboundPort as number;
     const accepts = () =>

@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import { PassThrough, Readable } from "node:stream";
 import { describe, it } from "node:test";
 import type { XdsMessage } from "../../api/xds-proto.js";
-import { CircuitBreakers } from "../../sidecar/http/circuit-breakers.js";
 import type { ProxyRequest, ProxyResponse } from "../../sidecar/http/contract.js";
 import { RetryBudget } from "../../sidecar/http/retry.js";
 import { connectionManagerHandler } from "../../sidecar/http/router.js";
+import { CircuitBreakers } from "../../sidecar/proxy/circuit-breakers.js";
 import { ClusterPicker } from "../../sidecar/proxy/clusters.js";
 import { staticCluster } from "./fixtures.js";
 

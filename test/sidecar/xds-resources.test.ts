@@ -283,7 +283,7 @@ describe("decodeResource: the tables' valid resources", () => {
     assert.deepEqual(accepted(decode(R, rc)).refs.clusters, ["web"]);
   });
 
-  it("accepts the hash policies of ring hash on a route and a tcp_proxy", () => {
+  it("accepts the hash policies of ring hash and a cluster's circuit breakers", () => {
     const hashing = [
       { header: { header_name: "x-user" } },
       { connection_properties: { source_ip: true } },
@@ -292,7 +292,13 @@ describe("decodeResource: the tables' valid resources", () => {
     accepted(
       decode(L, listener({}, [tcpProxy({ cluster: "db", hash_policy: [{ source_ip: {} }] })])),
     );
-    accepted(decode(C, edsCluster({ lb_policy: "RING_HASH" })));
+    const thresholds = [
+      { priority: "DEFAULT", max_connections: { value: 1 }, max_pending_requests: { value: 1 } },
+    ];
+    const cluster = accepted(
+      decode(C, edsCluster({ lb_policy: "RING_HASH", circuit_breakers: { thresholds } })),
+    );
+    assert.deepEqual((cluster.message.circuit_breakers as XdsMessage).thresholds, thresholds);
   });
 
   it("accepts a STRICT_DNS cluster whose endpoints are hostnames", () => {
