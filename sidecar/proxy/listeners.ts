@@ -182,11 +182,6 @@ async function serveHttp(
       ? "h2"
       : "http/1.1";
   }
-  // The HTTP servers read a socket's handle directly, past whatever the stream has already
-  // buffered (the bytes put back above; what TLS decrypted before the handshake event); a
-  // plain Duplex over the socket makes them read through the stream, those bytes first.
-  const stream = Duplex.from({ readable: downstream, writable: downstream });
-  stream.on("error", () => downstream.destroy());
   const rds = (hcm.rds as XdsMessage | undefined)?.route_config_name;
   const inline = hcm.route_config as XdsMessage | undefined;
   const handler = connectionManagerHandler(
@@ -217,8 +212,23 @@ async function serveHttp(
     ...(deps.log ? { log: deps.log } : {}),
   });
   downstream.once("close", () => servers.close());
-  downstream.resume();
-  servers.serve(stream, protocol);
+  // Bytes the stream already holds must reach the server first. HTTP/1.1's server reads
+  // them once the stream flows; HTTP/2's session takes a TLSSocket's handle and is handed
+  // what TLS decrypted early (it must not flow: it would emit those bytes to no one). A
+  // sniffed h2c preface put back by unshift() is lost to the session: there a Duplex over
+  // the socket makes it read through the stream (a JS stream socket: slower, and only for
+  // h2c from apps; never between sidecars).
+  if (protocol === "http/1.1") {
+    downstream.resume();
+    servers.serve(downstream, protocol);
+  } else if (downstream instanceof TLSSocket) {
+    servers.serve(downstream, protocol);
+  } else {
+    const stream = Duplex.from({ readable: downstream, writable: downstream });
+    stream.on("error", () => downstream.destroy());
+    downstream.resume();
+    servers.serve(stream, protocol);
+  }
 }
 
 async function handle(
@@ -416,6 +426,10 @@ function terminateTls(deps: Ready, socket: Socket, context: XdsMessage): Promise
       ...(alpn.length ? { ALPNProtocols: alpn } : {}),
     });
     secure.once("secure", () => {
+      // What node:tls' own server does on "secure" before it hands a socket on: without
+      // it the socket still reads as mid-handshake, and node:http2 waits for a
+      // "secureConnect" that a server-side socket never emits.
+      (secure as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
       secure.removeAllListeners("error");
       secure.on("error", () => {});
       resolve(secure);
