@@ -486,8 +486,22 @@ async function inside(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** HAProxy is the peer: Debian's package, installed here when missing and we are root. */
+function ensureHaproxy(): boolean {
+  if (spawnSync("haproxy", ["-v"]).status === 0) return true;
+  if (process.getuid?.() === 0) {
+    console.error("bench dataplane: installing Debian's haproxy (the peer it is compared with)");
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    spawnSync("apt-get", ["install", "-y", "-qq", "haproxy"], { stdio: "inherit", env });
+    if (spawnSync("haproxy", ["-v"]).status === 0) return true;
+  }
+  console.error("bench dataplane: needs HAProxy: apt-get install haproxy");
+  return false;
+}
+
 export async function benchDataplane(argv: readonly string[]): Promise<number> {
   if (process.env[INSIDE]) return inside(argv);
+  if (!ensureHaproxy()) return 2;
   // Its own network namespace (and user namespace when not root), PID namespace with
   // --kill-child so that nothing outlives the run, and no change to the host's network.
   const userns = process.getuid?.() === 0 ? [] : ["--user", "--map-root-user"];
