@@ -242,7 +242,11 @@ export class UpstreamPools {
     };
     const pool: H1Pool = {
       cluster: target.cluster,
-      agent: new PoolAgent(open, () => this.#drain(pool)),
+      agent: new PoolAgent(
+        open,
+        () => pool.waiting.length > 0,
+        () => this.#drain(pool),
+      ),
       waiting: [],
       connections: 0,
       limits: target.limits,
@@ -355,12 +359,15 @@ function idleSockets(agent: Agent): number {
 
 /**
  * Node's keep-alive Agent for one pool, with no limit of its own (the pool decides when a
- * request goes): its connections come from `open`, and a socket coming free calls `freed`,
- * by which time it is among the agent's free sockets for the next waiting request.
+ * request goes): its connections come from `open`, and a socket coming free while a
+ * request is `waiting` calls `freed` on the next tick, by which time it is among the
+ * agent's free sockets for that request. With nobody waiting (the common case, once per
+ * request) nothing is scheduled.
  */
 class PoolAgent extends Agent {
   constructor(
     readonly open: () => Promise<Socket>,
+    readonly waiting: () => boolean,
     readonly freed: () => void,
   ) {
     super({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
@@ -380,7 +387,7 @@ class PoolAgent extends Agent {
 
   override keepSocketAlive(socket: Duplex): boolean {
     const kept = super.keepSocketAlive(socket) as unknown as boolean;
-    if (kept) process.nextTick(this.freed);
+    if (kept && this.waiting()) process.nextTick(this.freed);
     return kept;
   }
 }

@@ -19,8 +19,12 @@ export interface HashFacts {
   readonly sourceAddress?: string;
 }
 
+const NONE: readonly HashPolicy[] = [];
+
 /** RouteAction.hash_policy: header and connection_properties.source_ip. */
-export function routeHashPolicies(decoded: unknown): HashPolicy[] {
+export function routeHashPolicies(decoded: unknown): readonly HashPolicy[] {
+  // Read for every request the route matches: most routes have none, and allocate nothing.
+  if (!Array.isArray(decoded) || decoded.length === 0) return NONE;
   const out: HashPolicy[] = [];
   for (const p of Array.isArray(decoded) ? decoded : []) {
     if (!isRec(p)) continue;
