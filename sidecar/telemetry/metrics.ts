@@ -26,6 +26,24 @@ export interface Workload {
 
 type Labels = Record<string, string>;
 
+/** One istio_requests_total series and its istio_request_duration_milliseconds histogram. */
+interface RequestSeries {
+  /** The exposition's label text, without braces. */
+  readonly labels: string;
+  count: number;
+  /** Cumulative, one per BUCKETS entry. */
+  readonly buckets: number[];
+  sum: number;
+}
+
+interface TcpSeries {
+  readonly labels: string;
+  sent: number;
+  received: number;
+  opened: number;
+  closed: number;
+}
+
 /** Label values escaped as the exposition format wants: backslash, quote, newline. */
 const escapeLabel = (v: string) =>
   v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
@@ -49,12 +67,15 @@ function serviceOf(cluster: string | undefined): { host: string; name: string; n
 const namespaceOfPrincipal = (p?: string) => /\/ns\/([^/]+)\//.exec(p ?? "")?.[1] ?? "unknown";
 
 export class SidecarMetrics {
-  readonly #requests = new Map<string, number>();
-  readonly #durations = new Map<string, { buckets: number[]; sum: number; count: number }>();
-  readonly #tcp = new Map<
-    string,
-    { sent: number; received: number; opened: number; closed: number }
-  >();
+  /** By label text: one per series, as the exposition wants. */
+  readonly #requests = new Map<string, RequestSeries>();
+  readonly #tcp = new Map<string, TcpSeries>();
+  /**
+   * The same series by the event fields their labels are made of: the hot path's lookup.
+   * Several keys may share one series (outbound labels do not say whether mTLS was used).
+   */
+  readonly #requestsByEvent = new Map<string, RequestSeries>();
+  readonly #tcpByEvent = new Map<string, TcpSeries>();
   readonly #onRequest = (e: unknown) => this.#request(e as RequestEvent);
   readonly #onConnection = (e: unknown) => this.#connection(e as ConnectionEvent);
 
@@ -91,34 +112,53 @@ export class SidecarMetrics {
     };
   }
 
-  #request(e: RequestEvent): void {
-    if (e.sidecar !== this.sidecar) return;
-    const labels = {
+  /**
+   * The series a request counts in. Its label text is built once per distinct series; each
+   * request finds its series by the few event fields the labels are made of, so the hot path
+   * concatenates one short key and does no escaping or object building.
+   */
+  #requestSeries(e: RequestEvent): RequestSeries {
+    const id = `${e.direction}|${e.cluster ?? ""}|${e.peerPrincipal ?? ""}|${e.mtls ? 1 : 0}|${e.protocol}|${e.status}|${e.grpcStatus ?? ""}|${e.error ?? ""}`;
+    const known = this.#requestsByEvent.get(id);
+    if (known) return known;
+    const labels = labelText({
       ...this.#peerLabels(e),
       request_protocol: e.protocol,
       response_code: String(e.status),
       grpc_response_status: e.grpcStatus ?? "",
       response_flags: e.error ?? "-",
-    };
-    const key = labelText(labels);
-    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
-    let h = this.#durations.get(key);
-    if (!h) {
-      h = { buckets: BUCKETS.map(() => 0), sum: 0, count: 0 };
-      this.#durations.set(key, h);
-    }
-    const buckets = h.buckets;
-    BUCKETS.forEach((b, i) => {
-      if (e.durationMs <= b) buckets[i] = (buckets[i] ?? 0) + 1;
     });
-    h.sum += e.durationMs;
-    h.count++;
+    let series = this.#requests.get(labels);
+    if (!series) {
+      series = { labels, count: 0, buckets: new Array<number>(BUCKETS.length).fill(0), sum: 0 };
+      this.#requests.set(labels, series);
+    }
+    this.#requestsByEvent.set(id, series);
+    return series;
+  }
+
+  #request(e: RequestEvent): void {
+    if (e.sidecar !== this.sidecar) return;
+    const series = this.#requestSeries(e);
+    series.count++;
+    series.sum += e.durationMs;
+    // Cumulative buckets: every bucket at or above the duration counts it.
+    const buckets = series.buckets;
+    for (let i = BUCKETS.length - 1; i >= 0 && e.durationMs <= (BUCKETS[i] as number); i--) {
+      buckets[i] = (buckets[i] as number) + 1;
+    }
   }
 
   #connection(e: ConnectionEvent): void {
     if (e.sidecar !== this.sidecar) return;
-    const key = labelText({ ...this.#peerLabels(e), response_flags: e.error ?? "-" });
-    const t = this.#tcp.get(key) ?? { sent: 0, received: 0, opened: 0, closed: 0 };
+    const id = `${e.direction}|${e.cluster ?? ""}|${e.peerPrincipal ?? ""}|${e.mtls ? 1 : 0}|${e.error ?? ""}`;
+    let t = this.#tcpByEvent.get(id);
+    if (!t) {
+      const labels = labelText({ ...this.#peerLabels(e), response_flags: e.error ?? "-" });
+      t = this.#tcp.get(labels) ?? { labels, sent: 0, received: 0, opened: 0, closed: 0 };
+      this.#tcp.set(labels, t);
+      this.#tcpByEvent.set(id, t);
+    }
     if (e.phase === "open") {
       t.opened++;
     } else {
@@ -126,7 +166,6 @@ export class SidecarMetrics {
       t.sent += e.sentBytes;
       t.received += e.receivedBytes;
     }
-    this.#tcp.set(key, t);
   }
 
   /** The Prometheus text exposition format (version 0.0.4). */
@@ -135,13 +174,15 @@ export class SidecarMetrics {
     const family = (name: string, type: string, help: string) =>
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     family("istio_requests_total", "counter", "Requests, by source, destination and response.");
-    for (const [k, v] of this.#requests) lines.push(`istio_requests_total{${k}} ${v}`);
+    for (const r of this.#requests.values())
+      lines.push(`istio_requests_total{${r.labels}} ${r.count}`);
     family(
       "istio_request_duration_milliseconds",
       "histogram",
       "Request durations in milliseconds.",
     );
-    for (const [k, h] of this.#durations) {
+    for (const h of this.#requests.values()) {
+      const k = h.labels;
       BUCKETS.forEach((b, i) => {
         lines.push(`istio_request_duration_milliseconds_bucket{${k},le="${b}"} ${h.buckets[i]}`);
       });
@@ -161,7 +202,7 @@ export class SidecarMetrics {
     ];
     for (const [name, help, field] of tcp) {
       family(name, "counter", help);
-      for (const [k, t] of this.#tcp) lines.push(`${name}{${k}} ${t[field]}`);
+      for (const t of this.#tcp.values()) lines.push(`${name}{${t.labels}} ${t[field]}`);
     }
     return `${lines.join("\n")}\n`;
   }
