@@ -112,9 +112,15 @@ export async function withRetries(
   budget: RetryBudget,
   stats: RetryStats = { attempts: 0 },
 ): Promise<ProxyResponse> {
-  const overall = route.timeoutMs
-    ? AbortSignal.any([signal, AbortSignal.timeout(route.timeoutMs)])
-    : signal;
+  const routeDeadline = route.timeoutMs ? deadline(signal, route.timeoutMs) : undefined;
+  const overall = routeDeadline?.signal ?? signal;
+  /** The attempt's own deadline (per_try_timeout), when it has one. */
+  let tryDeadline: Deadline | undefined;
+  /** Once the request is over — failed, or the response body done — no timer is left. */
+  const clearAll = () => {
+    tryDeadline?.clear();
+    routeDeadline?.clear();
+  };
   const policy = route.retry;
   const done = budget.begin();
   /** The budget slot of the retry in flight, released when that attempt ends. */
@@ -128,9 +134,9 @@ export async function withRetries(
       else replay = buffered.chunks;
     }
     for (let n = 0; ; n++) {
-      const perTry = policy?.perTryTimeoutMs
-        ? AbortSignal.any([overall, AbortSignal.timeout(policy.perTryTimeoutMs)])
-        : overall;
+      tryDeadline?.clear();
+      tryDeadline = policy?.perTryTimeoutMs ? deadline(overall, policy.perTryTimeoutMs) : undefined;
+      const perTry = tryDeadline?.signal ?? overall;
       const attemptBody = replay ? Readable.from(replay) : body;
       stats.attempts++;
       let res: ProxyResponse | undefined;
@@ -143,25 +149,65 @@ export async function withRetries(
       held?.();
       held = undefined;
       const last = !policy || !replay || n >= policy.numRetries || overall.aborted;
-      if (last || !retryable(policy, res, err)) {
-        if (err) throw err;
-        return res as ProxyResponse;
-      }
+      if (last || !retryable(policy, res, err)) return settled(res, err, clearAll);
       const release = budget.tryRetry();
-      if (!release) {
-        if (err) throw err;
-        return res as ProxyResponse;
-      }
+      if (!release) return settled(res, err, clearAll);
       held = release;
       res?.body.resume();
       res?.body.destroy();
       const delay = Math.random() * Math.min(policy.backoffMaxMs, policy.backoffBaseMs * 2 ** n);
       await new Promise((r) => setTimeout(r, delay));
     }
+  } catch (err) {
+    clearAll();
+    throw err;
   } finally {
     held?.();
     done();
   }
+}
+
+/** The outcome handed back: an error thrown, or the response, whose body's end clears `clear`. */
+function settled(res: ProxyResponse | undefined, err: unknown, clear: () => void): ProxyResponse {
+  if (err || !res) throw err;
+  if (res.body.readableEnded || res.body.destroyed) clear();
+  else {
+    res.body.once("end", clear);
+    res.body.once("close", clear);
+  }
+  return res;
+}
+
+/** An abort signal that follows `parent` and also fires after `ms`. */
+interface Deadline {
+  readonly signal: AbortSignal;
+  /** The request is over: the timer and the link to `parent` go. */
+  clear(): void;
+}
+
+/**
+ * The route's and the per-try timeouts. AbortSignal.any with AbortSignal.timeout would do
+ * the same, but its timer and signals live for the whole timeout after the request is done
+ * (seconds, where the request takes a millisecond): every request's would reach V8's old
+ * generation and make the mark-compacts that stall the proxy. This one is cleared with the
+ * request.
+ */
+function deadline(parent: AbortSignal, ms: number): Deadline {
+  const controller = new AbortController();
+  const follow = () => controller.abort(parent.reason);
+  const timer = setTimeout(
+    () => controller.abort(new DOMException("the timeout passed", "TimeoutError")),
+    ms,
+  );
+  if (parent.aborted) follow();
+  else parent.addEventListener("abort", follow, { once: true });
+  return {
+    signal: controller.signal,
+    clear() {
+      clearTimeout(timer);
+      parent.removeEventListener("abort", follow);
+    },
+  };
 }
 
 /** The attempt, or UPSTREAM_TIMEOUT when its signal fires first. */
