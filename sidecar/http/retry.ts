@@ -188,8 +188,7 @@ interface Deadline {
 /**
  * The route's and the per-try timeouts. AbortSignal.any with AbortSignal.timeout would do
  * the same, but its timer and signals live for the whole timeout after the request is done
- * (seconds, where the request takes a millisecond): every request's would reach V8's old
- * generation and make the mark-compacts that stall the proxy. This one is cleared with the
+ * (15 s by default, where the request takes a millisecond). This one is cleared with the
  * request.
  */
 function deadline(parent: AbortSignal, ms: number): Deadline {

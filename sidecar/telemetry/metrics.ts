@@ -44,6 +44,27 @@ interface TcpSeries {
   closed: number;
 }
 
+/**
+ * The series of an event key not seen before: the one with its label text, else a new one;
+ * remembered under the key. Only on a miss: the hot path's lookup is byEvent.get alone.
+ */
+function seriesOf<T>(
+  byEvent: Map<string, T>,
+  byLabels: Map<string, T>,
+  id: string,
+  labelsOf: () => string,
+  make: (labels: string) => T,
+): T {
+  const labels = labelsOf();
+  let series = byLabels.get(labels);
+  if (!series) {
+    series = make(labels);
+    byLabels.set(labels, series);
+  }
+  byEvent.set(id, series);
+  return series;
+}
+
 /** Label values escaped as the exposition format wants: backslash, quote, newline. */
 const escapeLabel = (v: string) =>
   v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
@@ -121,20 +142,25 @@ export class SidecarMetrics {
     const id = `${e.direction}|${e.cluster ?? ""}|${e.peerPrincipal ?? ""}|${e.mtls ? 1 : 0}|${e.protocol}|${e.status}|${e.grpcStatus ?? ""}|${e.error ?? ""}`;
     const known = this.#requestsByEvent.get(id);
     if (known) return known;
-    const labels = labelText({
-      ...this.#peerLabels(e),
-      request_protocol: e.protocol,
-      response_code: String(e.status),
-      grpc_response_status: e.grpcStatus ?? "",
-      response_flags: e.error ?? "-",
-    });
-    let series = this.#requests.get(labels);
-    if (!series) {
-      series = { labels, count: 0, buckets: new Array<number>(BUCKETS.length).fill(0), sum: 0 };
-      this.#requests.set(labels, series);
-    }
-    this.#requestsByEvent.set(id, series);
-    return series;
+    return seriesOf(
+      this.#requestsByEvent,
+      this.#requests,
+      id,
+      () =>
+        labelText({
+          ...this.#peerLabels(e),
+          request_protocol: e.protocol,
+          response_code: String(e.status),
+          grpc_response_status: e.grpcStatus ?? "",
+          response_flags: e.error ?? "-",
+        }),
+      (labels) => ({
+        labels,
+        count: 0,
+        buckets: new Array<number>(BUCKETS.length).fill(0),
+        sum: 0,
+      }),
+    );
   }
 
   #request(e: RequestEvent): void {
@@ -152,13 +178,15 @@ export class SidecarMetrics {
   #connection(e: ConnectionEvent): void {
     if (e.sidecar !== this.sidecar) return;
     const id = `${e.direction}|${e.cluster ?? ""}|${e.peerPrincipal ?? ""}|${e.mtls ? 1 : 0}|${e.error ?? ""}`;
-    let t = this.#tcpByEvent.get(id);
-    if (!t) {
-      const labels = labelText({ ...this.#peerLabels(e), response_flags: e.error ?? "-" });
-      t = this.#tcp.get(labels) ?? { labels, sent: 0, received: 0, opened: 0, closed: 0 };
-      this.#tcp.set(labels, t);
-      this.#tcpByEvent.set(id, t);
-    }
+    const t =
+      this.#tcpByEvent.get(id) ??
+      seriesOf(
+        this.#tcpByEvent,
+        this.#tcp,
+        id,
+        () => labelText({ ...this.#peerLabels(e), response_flags: e.error ?? "-" }),
+        (labels) => ({ labels, sent: 0, received: 0, opened: 0, closed: 0 }),
+      );
     if (e.phase === "open") {
       t.opened++;
     } else {

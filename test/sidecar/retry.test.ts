@@ -50,18 +50,20 @@ function hanging(signals: AbortSignal[]): Dispatch {
   };
 }
 
+/** withRetries with a fresh budget and, unless given, a caller that never goes away. */
+const run = (
+  attempt: Dispatch,
+  route: Parameters<typeof withRetries>[3],
+  signal = new AbortController().signal,
+  stats = { attempts: 0 },
+) => withRetries(attempt, request(), signal, route, new RetryBudget(), stats);
+
 describe("withRetries: timeouts", () => {
   it("the route's timeout ends a request that gets no answer, as UPSTREAM_TIMEOUT", async () => {
     const signals: AbortSignal[] = [];
     const started = performance.now();
     await assert.rejects(
-      withRetries(
-        hanging(signals),
-        request(),
-        new AbortController().signal,
-        { timeoutMs: 50 },
-        new RetryBudget(),
-      ),
+      run(hanging(signals), { timeoutMs: 50 }),
       (err: unknown) =>
         err instanceof ProxyError &&
         err.code === "UPSTREAM_TIMEOUT" &&
@@ -82,12 +84,10 @@ describe("withRetries: timeouts", () => {
       return Promise.resolve(response(Readable.from([Buffer.from("ok")])));
     };
     const stats = { attempts: 0 };
-    const res = await withRetries(
+    const res = await run(
       attempt,
-      request(),
-      new AbortController().signal,
       { timeoutMs: 5_000, retry: retries({ perTryTimeoutMs: 30 }) },
-      new RetryBudget(),
+      new AbortController().signal,
       stats,
     );
     assert.equal(res.status, 200);
@@ -103,13 +103,7 @@ describe("withRetries: timeouts", () => {
       signals.push(signal);
       return Promise.resolve(response(Readable.from([Buffer.from("done")])));
     };
-    const res = await withRetries(
-      attempt,
-      request(),
-      new AbortController().signal,
-      { timeoutMs: 40, retry: retries({ perTryTimeoutMs: 20 }) },
-      new RetryBudget(),
-    );
+    const res = await run(attempt, { timeoutMs: 40, retry: retries({ perTryTimeoutMs: 20 }) });
     for await (const _ of res.body) {
       // read it all: the request is over
     }
@@ -125,13 +119,7 @@ describe("withRetries: timeouts", () => {
       signals.push(signal);
       return Promise.resolve(response(body));
     };
-    const res = await withRetries(
-      attempt,
-      request(),
-      new AbortController().signal,
-      { timeoutMs: 40 },
-      new RetryBudget(),
-    );
+    const res = await run(attempt, { timeoutMs: 40 });
     assert.equal(res.body, body, "the body is streamed through, not buffered");
     body.write("first bytes");
     assert.equal(signals[0]?.aborted, false);
@@ -143,13 +131,7 @@ describe("withRetries: timeouts", () => {
   it("the caller going away aborts the attempt", async () => {
     const signals: AbortSignal[] = [];
     const caller = new AbortController();
-    const done = withRetries(
-      hanging(signals),
-      request(),
-      caller.signal,
-      { timeoutMs: 5_000 },
-      new RetryBudget(),
-    );
+    const done = run(hanging(signals), { timeoutMs: 5_000 }, caller.signal);
     await sleep(5);
     caller.abort();
     await assert.rejects(
