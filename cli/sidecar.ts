@@ -10,6 +10,7 @@ import {
   parseBootstrapText,
   validateBootstrap,
 } from "../sidecar/bootstrap.js";
+import { installNodeWorkarounds } from "../sidecar/node-workarounds.js";
 import { type Command, type Invocation, portFlag, UsageError, untilSignal } from "./command.js";
 
 const PATH = "trellis sidecar";
@@ -101,6 +102,7 @@ export const sidecarCommand: Command = {
     "access-log": { type: "boolean" },
   },
   async run(inv) {
+    installNodeWorkarounds();
     const file = inv.values.bootstrap as string | undefined;
     const base = file ? parseBootstrapText(await readFile(file, "utf8"), file) : {};
     const bootstrap = validateBootstrap(mergeBootstrap(base, flags(inv)));

@@ -10,9 +10,11 @@ import {
   createServer as h2Server,
 } from "node:http2";
 import type { Duplex } from "node:stream";
+import type { Mutable } from "../shapes.js";
 import { type RequestEvent, type RequestRecord, requestChannel } from "../telemetry/events.js";
 import {
   forwardableHeaders,
+  type Headers,
   ProxyError,
   type ProxyRequest,
   type ProxyResponse,
@@ -95,19 +97,19 @@ async function respond(
     // Closed before the response finished: the caller went away; stop the upstream work.
     if (!res.writableFinished) abort.abort();
     if (!requestChannel.hasSubscribers) return;
-    requestChannel.publish({
-      ...context,
-      ...record,
+    // Object.assign, not spreads (shapes.ts: one hidden class for all events).
+    const event: Mutable<RequestEvent> = Object.assign({}, context, record, {
       attempts: record.attempts ?? 1,
-      protocol: grpc ? "grpc" : "http",
+      protocol: grpc ? ("grpc" as const) : ("http" as const),
       method: request.method,
       path: request.path,
       authority,
       status,
-      ...(grpcStatus !== undefined ? { grpcStatus } : {}),
-      ...(error ? { error } : {}),
       durationMs: performance.now() - started,
-    } satisfies RequestEvent);
+    });
+    if (grpcStatus !== undefined) event.grpcStatus = grpcStatus;
+    if (error) event.error = error;
+    requestChannel.publish(event);
   });
   let upstream: ProxyResponse;
   try {
@@ -141,7 +143,7 @@ async function respond(
     }
     return;
   }
-  const headers = { ...upstream.headers };
+  const headers = upstream.headers;
   status = upstream.status;
   // A gRPC error is often "trailers-only": grpc-status in the one HEADERS frame, which must
   // end the stream (a client reads a later END_STREAM without trailers as a broken call).
@@ -151,9 +153,12 @@ async function respond(
     trailersOnly(res, upstream.status, headers);
     return;
   }
-  // HTTP/1.1 can carry trailers only chunked.
-  if (!("httpVersionMajor" in req && req.httpVersionMajor === 2)) delete headers.trailer;
-  res.writeHead(upstream.status, headers as Record<string, string | string[]>);
+  // HTTP/1.1 can carry trailers only chunked: no `trailer` header to announce them.
+  const h1 = !("httpVersionMajor" in req && req.httpVersionMajor === 2);
+  res.writeHead(
+    upstream.status,
+    h1 && headers.trailer !== undefined ? without(headers, "trailer") : headers,
+  );
   upstream.body.on("error", () => res.destroy());
   upstream.body.pipe(res as NodeJS.WritableStream, { end: false });
   upstream.body.once("end", () => {
@@ -163,6 +168,13 @@ async function respond(
       res.end();
     });
   });
+}
+
+/** A copy of `headers` without `name` (not `delete`, which turns the object into a dictionary). */
+function without(headers: Headers, name: string): Headers {
+  const out: Headers = {};
+  for (const k in headers) if (k !== name) out[k] = headers[k] as string | string[];
+  return out;
 }
 
 /** Headers that end the response: one HEADERS frame with END_STREAM over HTTP/2. */

@@ -142,7 +142,11 @@ export async function withRetries(
       let res: ProxyResponse | undefined;
       let err: unknown;
       try {
-        res = await timed(attempt({ ...request, body: attemptBody }, perTry), perTry, overall);
+        const tried =
+          attemptBody === request.body
+            ? request
+            : Object.assign({}, request, { body: attemptBody });
+        res = await timed(attempt(tried, perTry), perTry, overall);
       } catch (e) {
         err = e;
       }

@@ -11,6 +11,7 @@ import { type AuthzFacts, evaluateRbac } from "../authz/rbac.js";
 import { type CircuitBreakers, howMany } from "../proxy/circuit-breakers.js";
 import { ClusterError, type ClusterPicker } from "../proxy/clusters.js";
 import { hashKey } from "../proxy/hash-policy.js";
+import type { Mutable } from "../shapes.js";
 import type { XdsConfig } from "../xds/assemble.js";
 import { type Dispatch, ProxyError } from "./contract.js";
 import type { HttpHandler } from "./downstream.js";
@@ -50,7 +51,7 @@ export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManage
   return async (incoming, signal) => {
     // This hop's span: the trace context goes on with a new span id (trace-context.ts).
     const { headers: forwarded, hop } = nextHop(incoming.headers);
-    const request = { ...incoming, headers: forwarded };
+    const request = Object.assign({}, incoming, { headers: forwarded });
     if (request.record) {
       request.record.traceId = hop.traceId;
       request.record.spanId = hop.spanId;
@@ -59,13 +60,13 @@ export function connectionManagerHandler(deps: RouterDeps, hcm: ConnectionManage
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(request.headers))
       headers[k] = Array.isArray(v) ? v.join(",") : v;
-    const facts: AuthzFacts = {
-      ...(hcm.principal ? { principal: hcm.principal } : {}),
+    const facts: Mutable<AuthzFacts> = {
       destinationPort: hcm.destinationPort,
       method: request.method,
       path: request.path,
       headers,
     };
+    if (hcm.principal) facts.principal = hcm.principal;
     for (const rules of rbacRules) {
       const verdict = evaluateRbac(rules, facts);
       if (!verdict.allowed) {

@@ -37,7 +37,8 @@ export function nextHop(
   headers: Headers,
   newId: (bytes: number) => string = hex,
 ): { headers: Headers; hop: HopContext } {
-  const out: Headers = { ...headers };
+  // A copy written to afterwards: Object.assign, not a spread (shapes.ts).
+  const out: Headers = Object.assign({}, headers);
   const parent = parseIncoming(headers);
   const spanId = newId(8);
   const hop: HopContext = parent

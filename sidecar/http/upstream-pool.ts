@@ -172,13 +172,17 @@ export class UpstreamPools {
       if (this.#sessions.get(keyOf(target)) === entry) this.#sessions.delete(keyOf(target));
       return this.#h2(target, req, signal);
     }
-    const stream = session.request({
-      ":method": req.method,
-      ":path": req.path,
-      ":authority": req.authority,
-      ":scheme": "http",
-      ...req.headers,
-    });
+    const stream = session.request(
+      Object.assign(
+        {
+          ":method": req.method,
+          ":path": req.path,
+          ":authority": req.authority,
+          ":scheme": "http",
+        },
+        req.headers,
+      ),
+    );
     const abort = () => stream.close(constants.NGHTTP2_CANCEL);
     signal.addEventListener("abort", abort, { once: true });
     req.body.pipe(stream);
@@ -317,7 +321,7 @@ export class UpstreamPools {
       agent: pool.agent,
       method: req.method,
       path: req.path,
-      headers: { ...req.headers, host: req.authority },
+      headers: Object.assign({}, req.headers, { host: req.authority }),
       signal,
     });
     if (pending) {

@@ -6,6 +6,7 @@
 // sidecar, plaintext for the rest). Errors are values with codes, mapped in one place.
 
 import type { XdsMessage } from "../../api/xds-proto.js";
+import type { Mutable } from "../shapes.js";
 import type { XdsConfig } from "../xds/assemble.js";
 import { InFlight, type LbPolicy, makePicker, type PickContext, type Picker } from "./balancers.js";
 import { type CircuitLimits, circuitLimits } from "./circuit-breakers.js";
@@ -71,6 +72,8 @@ export class ClusterPicker {
     { policy: LbPolicy; ejections: number; picker: Picker<Endpoint>; hosts: number }
   >();
   readonly #inFlight = new Map<string, InFlight>();
+  /** Each cluster version's decoded transport socket per endpoint (null: plaintext). */
+  readonly #tls = new WeakMap<XdsMessage, WeakMap<Endpoint, UpstreamTls | null>>();
   readonly outliers: OutlierDetector;
 
   constructor(
@@ -155,18 +158,35 @@ export class ClusterPicker {
         );
       }
     };
-    const tls = transportTls(cluster, endpoint);
-    return {
+    const tls = this.#tlsOf(cluster, endpoint);
+    // Built without a spread, so every target shares one hidden class (shapes.ts).
+    const target: Mutable<Target> = {
       cluster: clusterName,
       address: endpoint.address,
       port: endpoint.port,
-      ...(tls ? { tls } : {}),
       connectTimeoutMs,
       http2: h2 || (tls?.alpn.includes("h2") ?? false),
       limits,
       release,
       report,
     };
+    if (tls) target.tls = tls;
+    return target;
+  }
+
+  /** The endpoint's transport socket, decoded once per cluster version and endpoint. */
+  #tlsOf(cluster: XdsMessage, endpoint: Endpoint): UpstreamTls | undefined {
+    let byEndpoint = this.#tls.get(cluster);
+    if (!byEndpoint) {
+      byEndpoint = new WeakMap();
+      this.#tls.set(cluster, byEndpoint);
+    }
+    let tls = byEndpoint.get(endpoint);
+    if (tls === undefined) {
+      tls = transportTls(cluster, endpoint) ?? null;
+      byEndpoint.set(endpoint, tls);
+    }
+    return tls ?? undefined;
   }
 }
 
