@@ -32,8 +32,35 @@ export interface ProxyResponse {
   readonly trailers: Promise<Headers>;
 }
 
+/**
+ * What cancels a request: the part of AbortSignal the L7 path uses, so a real AbortSignal
+ * fits, and so does a Cancellation.
+ */
+export type RequestSignal = Pick<
+  AbortSignal,
+  "aborted" | "reason" | "addEventListener" | "removeEventListener"
+>;
+
+/**
+ * The request path's AbortController and signal in one. Node 20's AbortSignal gets a hidden
+ * class of its own each time one is made (created as an EventTarget whose prototype is then
+ * swapped; shapes.ts), and the sidecar made one or more per request; a subclass of
+ * EventTarget shares one.
+ */
+export class Cancellation extends EventTarget implements RequestSignal {
+  aborted = false;
+  reason: unknown = undefined;
+
+  abort(reason: unknown = new DOMException("This operation was aborted", "AbortError")): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.dispatchEvent(new Event("abort"));
+  }
+}
+
 /** One attempt at a response; `signal` aborts it (timeouts, a downstream reset). */
-export type Dispatch = (request: ProxyRequest, signal: AbortSignal) => Promise<ProxyResponse>;
+export type Dispatch = (request: ProxyRequest, signal: RequestSignal) => Promise<ProxyResponse>;
 
 export type ProxyErrorCode =
   | "NO_VIRTUAL_HOST"

@@ -13,15 +13,17 @@ import type { Duplex } from "node:stream";
 import type { Mutable } from "../shapes.js";
 import { type RequestEvent, type RequestRecord, requestChannel } from "../telemetry/events.js";
 import {
+  Cancellation,
   forwardableHeaders,
   type Headers,
   ProxyError,
   type ProxyRequest,
   type ProxyResponse,
+  type RequestSignal,
 } from "./contract.js";
 import { rescue } from "./rescue.js";
 
-export type HttpHandler = (request: ProxyRequest, signal: AbortSignal) => Promise<ProxyResponse>;
+export type HttpHandler = (request: ProxyRequest, signal: RequestSignal) => Promise<ProxyResponse>;
 
 export interface HttpServers {
   /** Serve `socket` with HTTP/2 (h2 or h2c prior knowledge) or HTTP/1.1. */
@@ -92,7 +94,7 @@ async function respond(
   let status = 0;
   let grpcStatus: string | undefined;
   let error: string | undefined;
-  const abort = new AbortController();
+  const abort = new Cancellation();
   res.once("close", () => {
     // Closed before the response finished: the caller went away; stop the upstream work.
     if (!res.writableFinished) abort.abort();
@@ -113,7 +115,7 @@ async function respond(
   });
   let upstream: ProxyResponse;
   try {
-    upstream = await handler(request, abort.signal);
+    upstream = await handler(request, abort);
   } catch (err) {
     const e = err instanceof ProxyError ? err : new ProxyError("UPSTREAM_RESET", String(err));
     const reply = rescue(e.code, e.message, e.status);

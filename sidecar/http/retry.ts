@@ -6,8 +6,8 @@
 // flight, at least 3) keeps retries from multiplying load when everything fails.
 
 import { Readable } from "node:stream";
-import type { Dispatch, ProxyRequest, ProxyResponse } from "./contract.js";
-import { ProxyError } from "./contract.js";
+import type { Dispatch, ProxyRequest, ProxyResponse, RequestSignal } from "./contract.js";
+import { Cancellation, ProxyError } from "./contract.js";
 import type { RetryPolicy } from "./route-match.js";
 
 /** The largest request body kept for replay (Envoy's per_request_buffer_limit default: 1 MiB; a sidecar can afford less). */
@@ -107,7 +107,7 @@ function retryable(policy: RetryPolicy, res: ProxyResponse | undefined, err: unk
 export async function withRetries(
   attempt: Dispatch,
   request: ProxyRequest,
-  signal: AbortSignal,
+  signal: RequestSignal,
   route: { readonly timeoutMs?: number; readonly retry?: RetryPolicy },
   budget: RetryBudget,
   stats: RetryStats = { attempts: 0 },
@@ -184,7 +184,7 @@ function settled(res: ProxyResponse | undefined, err: unknown, clear: () => void
 
 /** An abort signal that follows `parent` and also fires after `ms`. */
 interface Deadline {
-  readonly signal: AbortSignal;
+  readonly signal: RequestSignal;
   /** The request is over: the timer and the link to `parent` go. */
   clear(): void;
 }
@@ -195,8 +195,8 @@ interface Deadline {
  * (15 s by default, where the request takes a millisecond). This one is cleared with the
  * request.
  */
-function deadline(parent: AbortSignal, ms: number): Deadline {
-  const controller = new AbortController();
+function deadline(parent: RequestSignal, ms: number): Deadline {
+  const controller = new Cancellation();
   const follow = () => controller.abort(parent.reason);
   const timer = setTimeout(
     () => controller.abort(new DOMException("the timeout passed", "TimeoutError")),
@@ -205,7 +205,7 @@ function deadline(parent: AbortSignal, ms: number): Deadline {
   if (parent.aborted) follow();
   else parent.addEventListener("abort", follow, { once: true });
   return {
-    signal: controller.signal,
+    signal: controller,
     clear() {
       clearTimeout(timer);
       parent.removeEventListener("abort", follow);
@@ -216,8 +216,8 @@ function deadline(parent: AbortSignal, ms: number): Deadline {
 /** The attempt, or UPSTREAM_TIMEOUT when its signal fires first. */
 function timed(
   p: Promise<ProxyResponse>,
-  perTry: AbortSignal,
-  overall: AbortSignal,
+  perTry: RequestSignal,
+  overall: RequestSignal,
 ): Promise<ProxyResponse> {
   return new Promise((resolve, reject) => {
     const onAbort = () =>

@@ -24,6 +24,7 @@ import {
   ProxyError,
   type ProxyRequest,
   type ProxyResponse,
+  type RequestSignal,
 } from "./contract.js";
 
 export interface HttpTarget {
@@ -83,7 +84,11 @@ export class UpstreamPools {
     this.breakers = deps.breakers ?? new CircuitBreakers();
   }
 
-  dispatch(target: HttpTarget, request: ProxyRequest, signal: AbortSignal): Promise<ProxyResponse> {
+  dispatch(
+    target: HttpTarget,
+    request: ProxyRequest,
+    signal: RequestSignal,
+  ): Promise<ProxyResponse> {
     return target.http2 ? this.#h2(target, request, signal) : this.#h1(target, request, signal);
   }
 
@@ -155,7 +160,7 @@ export class UpstreamPools {
     return entry;
   }
 
-  async #h2(target: HttpTarget, req: ProxyRequest, signal: AbortSignal): Promise<ProxyResponse> {
+  async #h2(target: HttpTarget, req: ProxyRequest, signal: RequestSignal): Promise<ProxyResponse> {
     const entry = this.#session(target);
     let session = entry.session;
     if (!session) {
@@ -271,7 +276,7 @@ export class UpstreamPools {
     }
   }
 
-  #h1(target: HttpTarget, req: ProxyRequest, signal: AbortSignal): Promise<ProxyResponse> {
+  #h1(target: HttpTarget, req: ProxyRequest, signal: RequestSignal): Promise<ProxyResponse> {
     const pool = this.#h1Pool(target);
     return new Promise((resolve, reject) => {
       const send = (pending?: () => void) =>
@@ -312,7 +317,7 @@ export class UpstreamPools {
   #send(
     pool: H1Pool,
     req: ProxyRequest,
-    signal: AbortSignal,
+    signal: RequestSignal,
     pending: (() => void) | undefined,
     resolve: (res: ProxyResponse) => void,
     reject: (err: unknown) => void,
@@ -322,8 +327,15 @@ export class UpstreamPools {
       method: req.method,
       path: req.path,
       headers: Object.assign({}, req.headers, { host: req.authority }),
-      signal,
     });
+    // The signal destroys the request (and a response still streaming), as http.request's
+    // `signal` option would; that option wants a real AbortSignal (contract.ts, Cancellation).
+    const cancel = () => outgoing.destroy(new ProxyError("UPSTREAM_TIMEOUT", "aborted"));
+    if (signal.aborted) cancel();
+    else {
+      signal.addEventListener("abort", cancel, { once: true });
+      outgoing.once("close", () => signal.removeEventListener("abort", cancel));
+    }
     if (pending) {
       // No longer waiting once it has a socket (or has failed).
       outgoing.once("socket", pending);

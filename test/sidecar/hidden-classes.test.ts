@@ -1,5 +1,5 @@
 // The request path's objects share hidden classes (sidecar/shapes.ts): once V8 has optimized
-// the code, the objects the sidecar builds per request — the next hop's headers, the
+// the code, the objects the sidecar builds per request — its cancel signal, the next hop's headers, the
 // concrete stage's target, the request event, the function node:http2 binds per request
 // with the workaround installed — have the same Map request after request. An object spread
 // followed by another property would give each its own Map (and old space a Map per
@@ -30,9 +30,10 @@ function probe(body: string): Record<string, boolean> {
 const WARM = 30_000;
 
 describe("hidden classes on the request path", () => {
-  it("the next hop's headers and the concrete stage's target keep one Map", () => {
+  it("the cancel signal, the next hop's headers and the concrete stage's target keep one Map", () => {
     const out = probe(`
       import { nextHop } from ${mod("sidecar/http/trace-context.js")};
+      import { Cancellation } from ${mod("sidecar/http/contract.js")};
       import { ClusterPicker } from ${mod("sidecar/proxy/clusters.js")};
       import { staticCluster } from ${mod("test/sidecar/fixtures.js")};
       const headers = (i) => ({ accept: "*/*", "user-agent": "probe", "x-request-id": "r" + i });
@@ -48,13 +49,16 @@ describe("hidden classes on the request path", () => {
       for (let i = 0; i < ${WARM}; i++) pick();
       const [a, b] = [nextHop(headers(1)).headers, nextHop(headers(2)).headers];
       const [t1, t2] = [pick(), pick()];
+      const cancel = () => { const c = new Cancellation(); const f = () => {}; c.addEventListener("abort", f); c.removeEventListener("abort", f); return c; };
+      for (let i = 0; i < ${WARM}; i++) cancel();
       console.log(JSON.stringify({
+        cancellation: %HaveSameMap(cancel(), cancel()),
         headers: %HaveSameMap(a, b),
         target: %HaveSameMap(t1, t2),
         tls: t1.tls?.sni === "web" && t1.http2,
       }));
     `);
-    assert.deepEqual(out, { headers: true, target: true, tls: true });
+    assert.deepEqual(out, { cancellation: true, headers: true, target: true, tls: true });
   });
 
   it("every request event has the same Map", () => {

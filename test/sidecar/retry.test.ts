@@ -12,6 +12,7 @@ import {
   ProxyError,
   type ProxyRequest,
   type ProxyResponse,
+  type RequestSignal,
 } from "../../sidecar/http/contract.js";
 import { RetryBudget, withRetries } from "../../sidecar/http/retry.js";
 import type { RetryPolicy } from "../../sidecar/http/route-match.js";
@@ -43,7 +44,7 @@ const retries = (over: Partial<RetryPolicy> = {}): RetryPolicy => ({
 });
 
 /** An attempt that never answers; it records the signals it was given. */
-function hanging(signals: AbortSignal[]): Dispatch {
+function hanging(signals: RequestSignal[]): Dispatch {
   return (_req, signal) => {
     signals.push(signal);
     return new Promise(() => {});
@@ -60,7 +61,7 @@ const run = (
 
 describe("withRetries: timeouts", () => {
   it("the route's timeout ends a request that gets no answer, as UPSTREAM_TIMEOUT", async () => {
-    const signals: AbortSignal[] = [];
+    const signals: RequestSignal[] = [];
     const started = performance.now();
     await assert.rejects(
       run(hanging(signals), { timeoutMs: 50 }),
@@ -75,7 +76,7 @@ describe("withRetries: timeouts", () => {
   });
 
   it("a per-try timeout ends the attempt and the retry answers", async () => {
-    const signals: AbortSignal[] = [];
+    const signals: RequestSignal[] = [];
     let n = 0;
     const attempt: Dispatch = (req, signal) => {
       n++;
@@ -98,7 +99,7 @@ describe("withRetries: timeouts", () => {
   });
 
   it("no timeout of a finished request fires later", async () => {
-    const signals: AbortSignal[] = [];
+    const signals: RequestSignal[] = [];
     const attempt: Dispatch = (_req, signal) => {
       signals.push(signal);
       return Promise.resolve(response(Readable.from([Buffer.from("done")])));
@@ -113,7 +114,7 @@ describe("withRetries: timeouts", () => {
   });
 
   it("the route's timeout covers the response body: a body still streaming is cut off", async () => {
-    const signals: AbortSignal[] = [];
+    const signals: RequestSignal[] = [];
     const body = new PassThrough();
     const attempt: Dispatch = (_req, signal) => {
       signals.push(signal);
@@ -129,7 +130,7 @@ describe("withRetries: timeouts", () => {
   });
 
   it("the caller going away aborts the attempt", async () => {
-    const signals: AbortSignal[] = [];
+    const signals: RequestSignal[] = [];
     const caller = new AbortController();
     const done = run(hanging(signals), { timeoutMs: 5_000 }, caller.signal);
     await sleep(5);
