@@ -8,8 +8,8 @@
 // whole request — the stream, its listeners, the downstream request that is piped into it —
 // alive through every scavenge until a mark-compact. Measured on a bare Node h1 → h2 proxy at
 // 1,000 rps: 0.9 MB promoted per scavenge before, none after. Node 24 stopped changing the
-// prototype (nodejs/node#59195) and later Node drops the property (nodejs/node#58618); this
-// does what they do. The bound function keeps its behaviour: `fn` runs in the resource's
+// prototype (nodejs/node#59195), and nodejs/node#58618 moves the property to end-of-life;
+// this drops it. The bound function keeps its behaviour: `fn` runs in the resource's
 // async scope, with `thisArg` or else the caller's `this`, and `length` is fn's.
 
 import { AsyncResource } from "node:async_hooks";

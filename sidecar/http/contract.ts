@@ -43,9 +43,9 @@ export type RequestSignal = Pick<
 
 /**
  * The request path's AbortController and signal in one. Node 20's AbortSignal gets a hidden
- * class of its own each time one is made (created as an EventTarget whose prototype is then
- * swapped; shapes.ts), and the sidecar made one or more per request; a subclass of
- * EventTarget shares one.
+ * class of its own each time one is made (it is created as an EventTarget whose prototype
+ * is then swapped; ../shapes.ts), and the sidecar made one or more per request; a subclass
+ * of EventTarget shares one.
  */
 export class Cancellation extends EventTarget implements RequestSignal {
   aborted = false;

@@ -216,8 +216,8 @@ async function serveHttp(
   // tick, reads what the socket still buffers — what TLS decrypted early, or the h2c preface
   // the sniff put back with unshift() — so the socket must not flow (it would emit those
   // bytes to no one). Handing it the socket itself, not a Duplex over it, keeps nghttp2 on
-  // the native stream (a Duplex is read through a JS stream socket: ~0.05 vCPU per 1,000
-  // rps and +3 ms of p99 more, in `npm run bench -- dataplane --protocol grpc`).
+  // the native stream (a Duplex is read through a JS stream socket, which cost the client
+  // sidecar 0.03–0.08 vCPU per 1,000 rps more in `npm run bench -- dataplane --protocol grpc`).
   if (protocol === "http/1.1") downstream.resume();
   servers.serve(downstream, protocol);
 }
